@@ -1,0 +1,16 @@
+"""Console entry point `source-vault-exports`: the standard Airbyte commands via the CDK."""
+
+import sys
+from typing import List, Optional
+
+from airbyte_cdk.entrypoint import launch
+
+from source_vault_exports.source import SourceVaultExports
+
+
+def run(args: Optional[List[str]] = None) -> None:
+    launch(SourceVaultExports(), sys.argv[1:] if args is None else args)
+
+
+if __name__ == "__main__":
+    run()

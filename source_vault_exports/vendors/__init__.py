@@ -1,0 +1,8 @@
+"""The vendors this source can read; a new vendor is a new sub-package plus one line here."""
+
+from typing import List
+
+from source_vault_exports.vendors.base import Vendor
+from source_vault_exports.vendors.zuora import ZUORA
+
+VENDORS: List[Vendor] = [ZUORA]

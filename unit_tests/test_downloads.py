@@ -1,0 +1,98 @@
+"""Downloads that break are retried without losing or repeating a row."""
+
+import logging
+
+import pytest
+import requests
+
+from source_vault_exports.core.decoders.csv_rows import iter_csv_rows
+from source_vault_exports.core.downloads import ResultFile, stream_file_items
+from source_vault_exports.core.errors import DownloadFailed
+from source_vault_exports.simulators.http import LoopbackServer, SimResponse, SimulatorApp
+
+ROWS = [f"{i},name {i}" for i in range(2000)]
+BODY = ("Id,Name\n" + "\n".join(ROWS) + "\n").encode()
+
+
+class FileApp(SimulatorApp):
+    def __init__(self, chunked: bool = False) -> None:
+        super().__init__()
+        self.chunked = chunked
+        self.route("GET", r"/file", "file", self._file)
+
+    def _file(self, request):
+        if self.chunked:
+            return SimResponse(200, (BODY[i : i + 4096] for i in range(0, len(BODY), 4096)))
+        return SimResponse(200, BODY)
+
+
+def read_all(url, expected_rows=None, attempts=5, ends_with_line_break=False):
+    def open_response(_file):
+        response = requests.get(url, stream=True, timeout=10)
+        response.raise_for_status()
+        return response
+
+    def decode(stream):
+        return iter_csv_rows(stream, lambda header: (lambda cells: dict(zip(header, cells))))
+
+    return list(
+        stream_file_items(
+            ResultFile("test file", url, expected_rows=expected_rows, ends_with_line_break=ends_with_line_break),
+            open_response,
+            decode,
+            vendor="Test",
+            logger=logging.getLogger("test"),
+            attempts=attempts,
+            sleep=lambda _: None,
+        )
+    )
+
+
+def expected():
+    return [{"Id": str(i), "Name": f"name {i}"} for i in range(2000)]
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize(
+    "fault",
+    [{"kind": "reset", "after_bytes": 10_000}, {"kind": "reset", "after_bytes": 20_001}, {"kind": "drop"}],
+)
+def test_a_connection_cut_mid_body_is_resumed_without_loss_or_repeats(chunked, fault):
+    app = FileApp(chunked)
+    app.faults.add("file", times=2, **fault)
+    with LoopbackServer(app) as server:
+        assert read_all(f"{server.url}/file") == expected()
+    assert app.calls["file"] == 3
+
+
+def test_a_body_cut_cleanly_at_a_shorter_content_length_is_caught_by_the_row_count():
+    app = FileApp()
+    app.faults.add("file", "short_length", missing_bytes=40)
+    with LoopbackServer(app) as server:
+        assert read_all(f"{server.url}/file", expected_rows=2000) == expected()
+    assert app.calls["file"] == 2
+
+
+def test_a_body_cut_inside_its_last_row_is_caught_by_the_missing_line_break():
+    app = FileApp()
+    app.faults.add("file", "short_length", missing_bytes=5)
+    with LoopbackServer(app) as server:
+        assert read_all(f"{server.url}/file", expected_rows=2000, ends_with_line_break=True) == expected()
+    assert app.calls["file"] == 2
+
+
+def test_a_file_that_never_arrives_whole_fails_with_the_file_and_last_problem():
+    app = FileApp()
+    app.faults.add("file", "reset", times=10, after_bytes=100)
+    with LoopbackServer(app) as server:
+        with pytest.raises(DownloadFailed) as failed:
+            read_all(f"{server.url}/file", attempts=3)
+    assert "Test: could not download test file completely after 3 attempts" in failed.value.message
+
+
+def test_a_missing_row_count_mismatch_is_not_accepted():
+    app = FileApp()
+    with LoopbackServer(app) as server:
+        with pytest.raises(DownloadFailed) as failed:
+            read_all(f"{server.url}/file", expected_rows=2001, attempts=2)
+    assert "decoded 2000 rows, the vendor reported 2001" in failed.value.message
