@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-from airbyte_cdk.models import AirbyteStreamStatus, ConfiguredAirbyteCatalogSerializer, SyncMode
+from airbyte_cdk.models import AirbyteStateMessageSerializer, AirbyteStreamStatus, ConfiguredAirbyteCatalogSerializer, SyncMode
+from airbyte_cdk.test import entrypoint_wrapper
 
 from integration_tests.helpers import (
     as_record,
@@ -25,6 +26,7 @@ from integration_tests.helpers import (
     read,
     records_by_stream,
 )
+from source_vault_exports.source import SourceVaultExports
 from source_vault_exports.vendors.zuora.describe import shipped_description
 
 START = "2024-01-01T00:00:00Z"
@@ -379,3 +381,41 @@ def test_the_console_script_reads_through_the_real_entrypoint(start_zuora, tmp_p
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert by_key(records) == expected(sim, "Account")
     assert any(m["type"] == "STATE" for m in messages)
+
+
+def test_secrets_and_tokens_never_appear_in_any_output_even_with_debug_logging(start_zuora, tmp_path: Path):
+    sim, url = start_zuora({"Account": 10})
+    sim.faults.add("export_get", "status", status=401, body={"message": "Authentication error"})
+    config = zuora_config(sim, url)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "catalog.json").write_text(json.dumps(ConfiguredAirbyteCatalogSerializer.dump(catalog_for(discover(config)))))
+    completed = subprocess.run(
+        [sys.executable, "-m", "source_vault_exports.run", "read", "--debug", "--config", str(tmp_path / "config.json"), "--catalog", str(tmp_path / "catalog.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    everything = completed.stdout + completed.stderr
+    assert completed.returncode == 0
+    assert everything.count('"type":"RECORD"') == 10 and len(sim.tokens) >= 2
+    assert "Making outbound API request" in everything  # debug logging really was on
+    for secret in [sim.options.client_secret, *sim.tokens]:
+        assert secret not in everything
+    bad = check(zuora_config(sim, url, client_secret="another-s3cret"))
+    assert "another-s3cret" not in str(bad)
+
+
+def test_the_shipped_sample_config_catalog_and_state_drive_a_read(start_zuora):
+    sim, url = start_zuora({name: 200 for name in ("Account", "Subscription", "RatePlan", "Invoice", "InvoiceItem", "Payment", "Contact")})
+    folder = Path(__file__).parent
+    config = json.loads((folder / "sample_config.json").read_text())
+    config["zuora"]["base_url"] = url
+    catalog = ConfiguredAirbyteCatalogSerializer.load(json.loads((folder / "configured_catalog.json").read_text()))
+    state = [AirbyteStateMessageSerializer.load(s) for s in json.loads((folder / "sample_state.json").read_text())]
+    output = entrypoint_wrapper.read(SourceVaultExports(), config, catalog, state=state)
+    assert error_messages(output) == []
+    got = records_by_stream(output)
+    assert len(got) == 7
+    # The sample state says Account is done up to 2024-06-01: only later rows are read again.
+    assert by_key(got["zuora_account"]) == {k: v for k, v in expected(sim, "Account").items() if v["UpdatedDate"] >= "2024-06-01"}
+    assert by_key(got["zuora_invoice"]) == expected(sim, "Invoice")

@@ -62,10 +62,12 @@ class ZuoraTokenAuthenticator(Oauth2Authenticator):
         return None
 
     def _make_handled_request(self) -> Any:
+        # Sent as a streamed request so the HttpClient's debug log does not print the body,
+        # which holds the new token before it can be registered as a secret below.
         _, response = self._token_client.send_request(
             "POST",
             self.get_token_refresh_endpoint(),
-            request_kwargs={},
+            request_kwargs={"stream": True},
             data=self.build_refresh_request_body(),
         )
         try:
