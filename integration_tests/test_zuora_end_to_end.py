@@ -8,7 +8,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import pytest
 from airbyte_cdk.models import AirbyteStateMessageSerializer, AirbyteStreamStatus, ConfiguredAirbyteCatalogSerializer, SyncMode
@@ -419,3 +419,21 @@ def test_the_shipped_sample_config_catalog_and_state_drive_a_read(start_zuora):
     # The sample state says Account is done up to 2024-06-01: only later rows are read again.
     assert by_key(got["zuora_account"]) == {k: v for k, v in expected(sim, "Account").items() if v["UpdatedDate"] >= "2024-06-01"}
     assert by_key(got["zuora_invoice"]) == expected(sim, "Invoice")
+
+
+def test_check_against_a_host_that_never_answers_fails_within_half_a_minute(start_zuora):
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepts connections, never answers
+    try:
+        sim, _ = start_zuora()
+        config = zuora_config(sim, f"http://127.0.0.1:{silent.getsockname()[1]}")
+        started = time.monotonic()
+        status = check(config)
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    assert status.status.name == "FAILED" and "Zuora" in status.message
+    assert elapsed < 35

@@ -51,7 +51,7 @@ class RetryPolicy:
             max_retries=min(self.max_retries, 2),
             max_time_seconds=min(self.max_time_seconds, 20.0),
             connect_timeout_seconds=min(self.connect_timeout_seconds, 5.0),
-            read_timeout_seconds=min(self.read_timeout_seconds, 15.0),
+            read_timeout_seconds=min(self.read_timeout_seconds, 8.0),
             max_advised_wait_seconds=min(self.max_advised_wait_seconds, 5.0),
         )
 

@@ -58,7 +58,7 @@ class DuckDBStore:
         if primary_key:
             definitions.append(f"PRIMARY KEY ({', '.join(quote(key) for key in primary_key)})")
         self._connection.execute(f"CREATE TABLE IF NOT EXISTS {quote(name)} ({', '.join(definitions)})")
-        existing = {row[0] for row in self._connection.execute(f"SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]).fetchall()}
+        existing = {row[0] for row in self._connection.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]).fetchall()}
         for column, kind in columns.items():
             if column not in existing:
                 self._connection.execute(f"ALTER TABLE {quote(name)} ADD COLUMN {quote(column)} {kind}")

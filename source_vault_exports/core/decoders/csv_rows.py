@@ -13,8 +13,6 @@ from source_vault_exports.core.downloads import READ_CHUNK_BYTES, CorruptFile
 
 RowBuilder = Callable[[List[str]], Mapping[str, Any]]
 
-ZIP_MAGIC = b"PK\x03\x04"
-
 
 class NulStrippingReader(io.RawIOBase):
     """Drops NUL bytes, which some exports (Zuora) write into cells and warehouses reject."""

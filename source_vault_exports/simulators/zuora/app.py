@@ -16,7 +16,7 @@ import time
 import zipfile
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as clock_time, timedelta, timezone
+from datetime import datetime, time as clock_time, timedelta, timezone
 from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo

@@ -76,10 +76,13 @@ class ZuoraObjectExporter:
     def rows_for_window(self, stream_slice: StreamSlice) -> Iterator[Mapping[str, Any]]:
         start, end = window_bounds(stream_slice)
         pending: Deque[Tuple[datetime, datetime]] = deque([(start, end)])
+        rows = 0
         while pending:
             window_start, window_end = pending.popleft()
             try:
-                yield from self._export_window(window_start, window_end)
+                for row in self._export_window(window_start, window_end):
+                    rows += 1
+                    yield row
             except WindowTooLarge as too_large:
                 halves = split_window(window_start, window_end)
                 scope = describe_window(window_start, window_end)
@@ -96,6 +99,7 @@ class ZuoraObjectExporter:
                     f"splitting it into {describe_window(*halves[0])} and {describe_window(*halves[1])}"
                 )
                 pending.extendleft(reversed(halves))
+        self._logger.info(f"Zuora {self.object_name}: window {describe_window(start, end)} done, {rows} rows")
 
     def rows_for_full_export(self, stream_slice: StreamSlice) -> Iterator[Mapping[str, Any]]:
         for _ in range(MAX_EXPORTS_PER_WINDOW):
