@@ -7,6 +7,7 @@ import pytest
 from source_vault_exports.config import SharedConfig, read_shared_config
 from source_vault_exports.core.errors import ConfigError
 from source_vault_exports.source import configured_vendors
+from source_vault_exports.vendors import VENDORS
 from source_vault_exports.vendors.zuora.config import EARLIEST_START, read_config
 
 SHARED = SharedConfig(None, "use_records_transfer")
@@ -61,7 +62,8 @@ def test_start_date_comes_from_the_section_then_the_top_level():
 def test_a_config_without_any_vendor_is_rejected_by_name():
     with pytest.raises(ConfigError) as raised:
         configured_vendors({"start_date": "2024-01-01T00:00:00Z"})
-    assert raised.value.message == "Config field `config`: configure at least one vendor section (zuora)"
+    assert raised.value.message == f"Config field `config`: configure at least one vendor section ({', '.join(v.key for v in VENDORS)})"
+    assert "zuora" in raised.value.message
 
 
 def test_an_unknown_delivery_type_is_rejected():

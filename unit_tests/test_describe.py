@@ -49,6 +49,6 @@ def test_shipped_schemas_are_valid_json_schema_files():
     from jsonschema import Draft7Validator
 
     files = [entry for entry in resources.files("source_vault_exports.schemas").iterdir() if entry.name.endswith(".json")]
-    assert len(files) == 7
+    assert len([entry for entry in files if entry.name.startswith("zuora_")]) == 7
     for entry in files:
         Draft7Validator.check_schema(json.loads(entry.read_text()))

@@ -96,3 +96,71 @@ def test_a_missing_row_count_mismatch_is_not_accepted():
         with pytest.raises(DownloadFailed) as failed:
             read_all(f"{server.url}/file", expected_rows=2001, attempts=2)
     assert "decoded 2000 rows, the vendor reported 2001" in failed.value.message
+
+
+class PartsApp(SimulatorApp):
+    """BODY split into three byte parts, as Vault splits a large tar.gz."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        third = len(BODY) // 3
+        self.parts = [BODY[:third], BODY[third : 2 * third], BODY[2 * third :]]
+        self.route("GET", r"/part/(?P<n>\d)", "part", lambda request: SimResponse(200, self.parts[int(request.path_params["n"])]))
+
+
+def test_byte_parts_are_read_as_one_stream_and_a_broken_part_restarts_without_repeats():
+    from source_vault_exports.core.downloads import ChainedBody
+
+    app = PartsApp()
+    app.faults.add("part", "reset", skip=1, after_bytes=3000)  # part 2 of the first attempt breaks
+    with LoopbackServer(app) as server:
+        parts = [ResultFile(f"part {n}", f"{server.url}/part/{n}", expected_bytes=len(app.parts[n])) for n in range(3)]
+
+        def open_part(part):
+            response = requests.get(part.location, stream=True, timeout=10)
+            response.raise_for_status()
+            return response
+
+        rows = list(
+            stream_file_items(
+                ResultFile("archive", "all parts"),
+                lambda _file: ChainedBody(parts, open_part),
+                lambda stream: iter_csv_rows(stream, lambda header: (lambda cells: dict(zip(header, cells)))),
+                vendor="Test",
+                logger=logging.getLogger("test"),
+                sleep=lambda _: None,
+            )
+        )
+    assert rows == expected()
+    assert app.calls["part"] == 5  # 2 on the broken attempt, 3 on the good one
+
+
+def test_a_whole_file_with_a_wrong_checksum_is_fetched_again_then_accepted():
+    import hashlib
+
+    from source_vault_exports.core.downloads import fetch_whole_file
+
+    answers = iter([b"corrupted", b"good bytes"])
+    wanted = hashlib.md5(b"good bytes").hexdigest()
+
+    class Fake:
+        def __init__(self, body):
+            import io
+
+            self.raw = io.BytesIO(body)
+            self.raw.read = lambda n, decode_content=True, _r=self.raw.read: _r(n)
+            self.headers = {}
+
+        def close(self):
+            pass
+
+    digest = fetch_whole_file(
+        "attachment 7",
+        lambda: Fake(next(answers)),
+        lambda stream: hashlib.md5(stream.read()).hexdigest(),
+        lambda md5: None if md5 == wanted else f"md5 {md5} is not {wanted}",
+        vendor="Test",
+        logger=logging.getLogger("test"),
+        sleep=lambda _: None,
+    )
+    assert digest == wanted

@@ -16,7 +16,7 @@ import io
 import logging
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator, Optional, TypeVar
+from typing import BinaryIO, Callable, Iterator, Optional, Sequence, TypeVar
 
 import requests
 import urllib3
@@ -162,3 +162,92 @@ def stream_file_items(
         )
         return
     raise DownloadFailed(vendor, file.label, attempts, last_problem)
+
+
+class _PartChain(io.RawIOBase):
+    """Several byte parts read back to back as one stream (Vault's `.tar.gz.001`, `.002`...)."""
+
+    def __init__(self, parts: Sequence[ResultFile], open_response: Callable[[ResultFile], requests.Response]) -> None:
+        self._parts = list(parts)
+        self._open = open_response
+        self._index = -1
+        self._current: Optional[requests.Response] = None
+        self._part_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1, decode_content: bool = True) -> bytes:  # type: ignore[override]
+        while True:
+            if self._current is None:
+                if self._index + 1 >= len(self._parts):
+                    return b""
+                self._index += 1
+                self._current = self._open(self._parts[self._index])
+                self._part_bytes = 0
+            data = self._current.raw.read(size if size and size > 0 else READ_CHUNK_BYTES, decode_content=decode_content)
+            if data:
+                self._part_bytes += len(data)
+                return data
+            expected = self._parts[self._index].expected_bytes
+            self._current.close()
+            self._current = None
+            if expected is not None and self._part_bytes != expected:
+                raise IncompleteFile(f"{self._parts[self._index].label} has {self._part_bytes} bytes, the vendor reported {expected}")
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.close()
+            self._current = None
+        super().close()
+
+
+class ChainedBody:
+    """Quacks like a streamed `requests.Response` whose body is every part in order."""
+
+    def __init__(self, parts: Sequence[ResultFile], open_response: Callable[[ResultFile], requests.Response]) -> None:
+        self.raw = _PartChain(parts, open_response)
+        self.headers: dict = {}
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def fetch_whole_file(
+    label: str,
+    open_response: Callable[[], requests.Response],
+    consume: Callable[[BinaryIO], T],
+    check: Callable[[T], Optional[str]],
+    *,
+    vendor: str,
+    logger: logging.Logger,
+    attempts: int = DOWNLOAD_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+    discard: Callable[[T], None] = lambda _: None,
+) -> T:
+    """Read one binary file completely with `consume`, retrying breaks and failed `check`s.
+
+    `check` returns a problem (wrong size, wrong checksum) or None; a result that fails it is
+    passed to `discard` (e.g. to delete a staged copy) and the file is fetched again.
+    """
+    last_problem = "no attempt made"
+    for attempt in range(1, attempts + 1):
+        response: Optional[requests.Response] = None
+        try:
+            response = open_response()
+            result = consume(io.BufferedReader(CountingReader(response), READ_CHUNK_BYTES))  # type: ignore[arg-type]
+            problem = check(result)
+            if problem is None:
+                return result
+            discard(result)
+            last_problem = problem
+        except TRANSIENT_READ_ERRORS as exc:
+            last_problem = _describe(exc)
+        finally:
+            if response is not None:
+                response.close()
+        wait = min(RETRY_WAIT_CAP_SECONDS, RETRY_WAIT_BASE_SECONDS * 2 ** (attempt - 1))
+        logger.warning(f"{vendor}: {label} came back wrong (attempt {attempt} of {attempts}): {last_problem}")
+        if attempt < attempts:
+            sleep(wait)
+    raise DownloadFailed(vendor, label, attempts, last_problem)

@@ -26,6 +26,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from source_vault_exports.core.errors import NotFoundError, VendorError
+from source_vault_exports.core.pacing import HeaderPacer
 
 # Enough pooled connections for every worker thread to keep one open to the vendor.
 CONNECTION_POOL_SIZE = 64
@@ -256,11 +257,19 @@ def build_http_client(
 class ApiClient:
     """A vendor's base URL plus one HttpClient; 404s become `NotFoundError` unless asked for."""
 
-    def __init__(self, vendor: str, base_url: str, http: HttpClient, read_error_message: ErrorMessageReader) -> None:
+    def __init__(
+        self,
+        vendor: str,
+        base_url: str,
+        http: HttpClient,
+        read_error_message: ErrorMessageReader,
+        pacer: Optional[HeaderPacer] = None,
+    ) -> None:
         self.vendor = vendor
         self.base_url = base_url.rstrip("/")
         self._http = http
         self._read_error_message = read_error_message
+        self._pacer = pacer
 
     def url(self, path_or_url: str) -> str:
         if path_or_url.startswith(("http://", "https://")):
@@ -278,17 +287,22 @@ class ApiClient:
         headers: Optional[Mapping[str, str]] = None,
         stream: bool = False,
         allow_statuses: Tuple[int, ...] = (),
+        allow_redirects: bool = True,
     ) -> requests.Response:
         """Send with the CDK's retries; a handed-back 4xx not in `allow_statuses` raises."""
+        if self._pacer is not None:
+            self._pacer.before()
         _, response = self._http.send_request(
             method,
             self.url(path_or_url),
-            request_kwargs={"stream": stream},
+            request_kwargs={"stream": stream, "allow_redirects": allow_redirects},
             headers=dict(headers or {}),
             params=dict(params) if params else None,
             json=json,
             data=data,
         )
+        if self._pacer is not None:
+            self._pacer.after(response)
         if response.status_code >= 400 and response.status_code not in allow_statuses:
             message = self._read_error_message(response)
             response.close()

@@ -14,8 +14,9 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, List, Mapping, MutableMapping, Optional
+from typing import Any, Callable, Iterable, List, Mapping, MutableMapping, NamedTuple, Optional, Union
 
+from airbyte_cdk.models import AirbyteRecordMessageFileReference
 from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
 from airbyte_cdk.sources.message import MessageRepository
 from airbyte_cdk.sources.streams.concurrent.cursor import ConcurrentCursor, CursorField, FinalStateCursor
@@ -31,7 +32,14 @@ from airbyte_cdk.utils.datetime_helpers import ab_datetime_parse
 WINDOW_START = "start"
 WINDOW_END = "end"
 
-RowsForSlice = Callable[[StreamSlice], Iterable[Mapping[str, Any]]]
+class FileRow(NamedTuple):
+    """A row that describes a file whose bytes were staged for Airbyte's file transfer."""
+
+    data: Mapping[str, Any]
+    file_reference: AirbyteRecordMessageFileReference
+
+
+RowsForSlice = Callable[[StreamSlice], Iterable[Union[Mapping[str, Any], FileRow]]]
 
 
 @dataclass
@@ -65,7 +73,10 @@ class SlicePartition(Partition):
         stream_slice = self._slice
         name = self._stream_name
         for row in self._rows_for_slice(stream_slice):
-            yield Record(data=row, stream_name=name, associated_slice=stream_slice)
+            if isinstance(row, FileRow):
+                yield Record(data=row.data, stream_name=name, associated_slice=stream_slice, file_reference=row.file_reference)
+            else:
+                yield Record(data=row, stream_name=name, associated_slice=stream_slice)
 
     def to_slice(self) -> Optional[Mapping[str, Any]]:
         return self._slice
@@ -107,8 +118,14 @@ def windowed_incremental_stream(
     sync_end: datetime,
     rows_for_window: RowsForSlice,
     context: StreamContext,
+    supports_file_transfer: bool = False,
+    lookback: Optional[timedelta] = None,
 ) -> DefaultStream:
-    """An incremental stream read as concurrent [start, end) windows of at most `window`."""
+    """An incremental stream read as concurrent [start, end) windows of at most `window`.
+
+    `lookback` re-reads that much before the saved state, for sources whose rows change after
+    their cursor value was first seen (Batch export requests change status).
+    """
     cursor = ConcurrentCursor(
         stream_name=name,
         stream_namespace=None,
@@ -121,6 +138,7 @@ def windowed_incremental_stream(
         start=start,
         end_provider=lambda: sync_end,
         slice_range=window,
+        lookback_window=lookback,
     )
     return DefaultStream(
         partition_generator=SlicePartitionGenerator(name, cursor.stream_slices, rows_for_window),
@@ -130,6 +148,7 @@ def windowed_incremental_stream(
         cursor_field=CursorField(cursor_field),
         logger=context.logger,
         cursor=cursor,
+        supports_file_transfer=supports_file_transfer,
     )
 
 
@@ -141,6 +160,7 @@ def full_refresh_stream(
     slices: Callable[[], Iterable[StreamSlice]],
     rows_for_slice: RowsForSlice,
     context: StreamContext,
+    supports_file_transfer: bool = False,
 ) -> DefaultStream:
     return DefaultStream(
         partition_generator=SlicePartitionGenerator(name, slices, rows_for_slice),
@@ -150,4 +170,5 @@ def full_refresh_stream(
         cursor_field=None,
         logger=context.logger,
         cursor=FinalStateCursor(name, None, context.message_repository),
+        supports_file_transfer=supports_file_transfer,
     )

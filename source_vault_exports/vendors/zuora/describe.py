@@ -7,14 +7,13 @@ object, the schema shipped in `schemas/` is used instead.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, Dict, List, Mapping, Optional
 from xml.etree import ElementTree
 
 from source_vault_exports.core.errors import VendorError
+from source_vault_exports.core.schemas import shipped_schema
 
 # Zuora field types -> JSON schema (tap-zuora's mapping, with dates kept as dates).
 _TYPES: Mapping[str, Mapping[str, Any]] = {
@@ -79,10 +78,9 @@ def parse_describe(object_name: str, xml_bytes: bytes) -> ObjectDescription:
 
 
 def shipped_description(object_name: str) -> Optional[ObjectDescription]:
-    resource = resources.files("source_vault_exports.schemas").joinpath(f"{stream_name_for(object_name)}.json")
-    if not resource.is_file():
+    schema = shipped_schema(stream_name_for(object_name))
+    if schema is None:
         return None
-    schema = json.loads(resource.read_text(encoding="utf-8"))
     return ObjectDescription(object_name, dict(schema["properties"]), "shipped schema")
 
 
