@@ -24,6 +24,7 @@ TEST_REQUIREMENTS = [
     "pytest==9.2.0",
     "pytest-timeout==2.4.0",
     "requests-mock==1.12.1",
+    "hypothesis==6.170.17",
 ]
 
 setup(

@@ -69,10 +69,12 @@ def read_start_date(value: Any, field: str, now: Optional[datetime] = None) -> O
 
 
 def read_shared_config(config: Mapping[str, Any]) -> SharedConfig:
-    delivery = config.get("delivery_method") or {}
+    delivery = config.get("delivery_method")
+    if delivery is None:
+        delivery = {"delivery_type": RECORDS_TRANSFER}
     if not isinstance(delivery, Mapping):
         raise ConfigError("delivery_method", "must be an object with a delivery_type")
-    delivery_type = delivery.get("delivery_type", RECORDS_TRANSFER)
+    delivery_type = delivery.get("delivery_type")
     if delivery_type not in (RECORDS_TRANSFER, FILE_TRANSFER):
         raise ConfigError(
             "delivery_method.delivery_type", f"must be {RECORDS_TRANSFER} or {FILE_TRANSFER}, not {delivery_type!r}"

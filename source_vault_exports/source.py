@@ -51,9 +51,15 @@ class ConfiguredVendor:
     config: Any
 
 
+# `configure` replaces a config our own reading rejects with {CONFIG_PROBLEM: message}; see there.
+CONFIG_PROBLEM = "__config_problem"
+
+
 def configured_vendors(config: Mapping[str, Any]) -> List[ConfiguredVendor]:
     if not isinstance(config, Mapping):
         raise ConfigError("config", "must be a JSON object")
+    if CONFIG_PROBLEM in config:
+        raise AirbyteTracedException(message=str(config[CONFIG_PROBLEM]), failure_type=FailureType.config_error)
     shared = read_shared_config(config)
     found = []
     for vendor in VENDORS:
@@ -76,6 +82,21 @@ class SourceVaultExports(Source):
 
     def spec(self, logger: logging.Logger) -> ConnectorSpecification:
         return connector_specification()
+
+    def configure(self, config: Mapping[str, Any], temp_dir: str) -> Mapping[str, Any]:
+        """Read the config with our own rules before the CDK checks it against the spec.
+
+        The CDK's jsonschema check reports "'abc' is not of type 'integer'" without saying which
+        field, and may quote the value. Our reading names the field (`zuora.window_days`) and never
+        quotes a secret. A config we reject is replaced by one carrying only our message, which
+        passes the spec check and is reported by check (as a FAILED status) and discover/read.
+        """
+        try:
+            configured_vendors(config)
+        except AirbyteTracedException as problem:
+            return {CONFIG_PROBLEM: problem.message}
+        # A null or empty optional value means "not set" to us; the spec's types would refuse it.
+        return super().configure(_without_unset(config), temp_dir)
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         try:
@@ -149,6 +170,14 @@ class SourceVaultExports(Source):
             streams.extend(configured.vendor.streams(configured.config, context))
             worker_threads += configured.vendor.worker_threads(configured.config)
         return streams, max(worker_threads, 1)
+
+
+def _without_unset(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _without_unset(item) for key, item in value.items() if item is not None and item != ""}
+    if isinstance(value, list):
+        return [_without_unset(item) for item in value]
+    return value
 
 
 def _prefixed(title: str, message: str) -> str:

@@ -26,7 +26,7 @@ def problem(section, shared=SHARED):
         ({**GOOD, "base_url": "http://rest.zuora.com"}, "Config field `zuora.base_url`: must use https:// (http:// is only accepted for loopback hosts)"),
         ({**GOOD, "base_url": "rest.zuora.com"}, "Config field `zuora.base_url`: 'rest.zuora.com' is not an absolute http(s) URL"),
         ({"client_id": "cid"}, "Config field `zuora.client_secret`: is required"),
-        ({**GOOD, "window_days": 0}, "Config field `zuora.window_days`: must be a whole number of days, at least 1, not 0"),
+        ({**GOOD, "window_days": 0}, "Config field `zuora.window_days`: must be a whole number of days from 1 to 3650, not 0"),
         ({**GOOD, "objects": ["Account", "account"]}, "Config field `zuora.objects`: account is listed twice"),
         ({**GOOD, "objects": ["Drop table"]}, "Config field `zuora.objects`: 'Drop table' is not a Zuora object name (letters, digits, underscores)"),
         ({**GOOD, "max_concurrent_exports": 51}, "Config field `zuora.max_concurrent_exports`: must be a whole number from 1 to 50, not 51"),

@@ -83,8 +83,8 @@ def spec_section() -> Mapping[str, Any]:
                        "description": "Event kinds to export. Default: all."},
             "start_date": {"title": "Start date", "type": "string", "format": "date-time", "order": 6,
                            "description": "Overrides the top-level start_date for Batch events; clipped to the lookback."},
-            "lookback_days": {"title": "Event lookback (days)", "type": "integer", "minimum": 1, "default": DEFAULT_LOOKBACK_DAYS, "order": 7},
-            "event_window_hours": {"title": "Event window (hours)", "type": "integer", "minimum": 1, "default": DEFAULT_EVENT_WINDOW_HOURS, "order": 8},
+            "lookback_days": {"title": "Event lookback (days)", "type": "integer", "minimum": 1, "maximum": 3650, "default": DEFAULT_LOOKBACK_DAYS, "order": 7},
+            "event_window_hours": {"title": "Event window (hours)", "type": "integer", "minimum": 1, "maximum": 24 * 366, "default": DEFAULT_EVENT_WINDOW_HOURS, "order": 8},
             "max_concurrent_exports": {"title": "Concurrent exports", "type": "integer", "minimum": 1, "maximum": 20,
                                        "default": DEFAULT_CONCURRENT_EXPORTS, "order": 9},
             "poll_interval_seconds": {"title": "Poll interval (seconds)", "type": "number", "default": BATCH_MIN_POLL_SECONDS, "order": 10},
@@ -126,15 +126,15 @@ def read_config(section: Mapping[str, Any], shared: SharedConfig) -> BatchConfig
         identifiers=identifiers,
         events=_read_list(section, "events", EVENT_KINDS, EVENT_KINDS),
         start_date=read_start_date(section.get("start_date"), "batch.start_date") or shared.start_date,
-        lookback=timedelta(days=_read_whole(section, "lookback_days", DEFAULT_LOOKBACK_DAYS, 1)),
-        event_window=timedelta(hours=_read_whole(section, "event_window_hours", DEFAULT_EVENT_WINDOW_HOURS, 1)),
+        lookback=timedelta(days=_read_whole(section, "lookback_days", DEFAULT_LOOKBACK_DAYS, 1, 3650)),
+        event_window=timedelta(hours=_read_whole(section, "event_window_hours", DEFAULT_EVENT_WINDOW_HOURS, 1, 24 * 366)),
         max_concurrent_exports=_read_whole(section, "max_concurrent_exports", DEFAULT_CONCURRENT_EXPORTS, 1, 20),
         poll_interval_seconds=read_positive_number(
             section, "poll_interval_seconds", "batch.poll_interval_seconds", BATCH_MIN_POLL_SECONDS,
             minimum=0.01 if loopback else BATCH_MIN_POLL_SECONDS, maximum=BATCH_MAX_POLL_SECONDS,
         ),
         export_timeout_seconds=60.0 * read_positive_number(
-            section, "export_timeout_minutes", "batch.export_timeout_minutes", DEFAULT_EXPORT_TIMEOUT_MINUTES, minimum=0.001
+            section, "export_timeout_minutes", "batch.export_timeout_minutes", DEFAULT_EXPORT_TIMEOUT_MINUTES, minimum=0.001, maximum=7 * 24 * 60.0
         ),
         requests_lookback=timedelta(hours=DEFAULT_REQUESTS_LOOKBACK_HOURS),
     )

@@ -91,7 +91,8 @@ def spec_section() -> Mapping[str, Any]:
 
 
 def _read_objects(section: Mapping[str, Any]) -> List[AttachmentFieldObject]:
-    raw = section.get("attachment_field_objects") or []
+    raw = section.get("attachment_field_objects")
+    raw = [] if raw is None else raw
     if not isinstance(raw, list):
         raise ConfigError("veeva_vault.attachment_field_objects", "must be a list of {object_name, field_names, id_param}")
     objects = []
@@ -146,6 +147,6 @@ def read_config(section: Mapping[str, Any], shared: SharedConfig) -> VaultConfig
             section, "poll_interval_seconds", "veeva_vault.poll_interval_seconds", VAULT_MIN_POLL_SECONDS,
             minimum=0.01 if loopback else VAULT_MIN_POLL_SECONDS, maximum=VAULT_MAX_POLL_SECONDS,
         ),
-        job_timeout_seconds=3600.0 * read_positive_number(section, "job_timeout_hours", "veeva_vault.job_timeout_hours", DEFAULT_JOB_TIMEOUT_HOURS, minimum=0.0001),
+        job_timeout_seconds=3600.0 * read_positive_number(section, "job_timeout_hours", "veeva_vault.job_timeout_hours", DEFAULT_JOB_TIMEOUT_HOURS, minimum=0.0001, maximum=72.0),
         delivery_type=shared.delivery_type,
     )

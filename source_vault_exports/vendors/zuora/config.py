@@ -22,6 +22,7 @@ from source_vault_exports.core.errors import ConfigError
 DEFAULT_BASE_URL = "https://rest.zuora.com"
 DEFAULT_OBJECTS = ["Account", "Subscription", "RatePlan", "Invoice", "InvoiceItem", "Payment", "Contact"]
 DEFAULT_WINDOW_DAYS = 30
+MAX_WINDOW_DAYS = 3650
 # Zuora writes a datetime at exactly midnight Zuora system time as a bare date; Zuora system time is
 # US Pacific (vendor-apis.md 4.5), so that is where such a date is placed unless told otherwise.
 DEFAULT_TENANT_TIMEZONE = "America/Los_Angeles"
@@ -103,6 +104,7 @@ def spec_section() -> Mapping[str, Any]:
                 "description": "Each export covers this many days of UpdatedDate; windows that are too large are split.",
                 "type": "integer",
                 "minimum": 1,
+                "maximum": MAX_WINDOW_DAYS,
                 "default": DEFAULT_WINDOW_DAYS,
                 "order": 5,
             },
@@ -168,8 +170,8 @@ def read_config(section: Mapping[str, Any], shared: SharedConfig) -> ZuoraConfig
     client_id = read_string(section, "client_id", "zuora.client_id")
     client_secret = read_string(section, "client_secret", "zuora.client_secret")
     window_days = section.get("window_days", DEFAULT_WINDOW_DAYS)
-    if isinstance(window_days, bool) or not isinstance(window_days, int) or window_days < 1:
-        raise ConfigError("zuora.window_days", f"must be a whole number of days, at least 1, not {window_days!r}")
+    if isinstance(window_days, bool) or not isinstance(window_days, int) or not 1 <= window_days <= MAX_WINDOW_DAYS:
+        raise ConfigError("zuora.window_days", f"must be a whole number of days from 1 to {MAX_WINDOW_DAYS}, not {window_days!r}")
     zone_name = read_string(section, "tenant_timezone", "zuora.tenant_timezone", required=False) or DEFAULT_TENANT_TIMEZONE
     try:
         zone = ZoneInfo(zone_name)
@@ -190,7 +192,7 @@ def read_config(section: Mapping[str, Any], shared: SharedConfig) -> ZuoraConfig
         maximum=ZUORA_MAX_POLL_SECONDS,
     )
     timeout_minutes = read_positive_number(
-        section, "export_timeout_minutes", "zuora.export_timeout_minutes", DEFAULT_EXPORT_TIMEOUT_MINUTES, minimum=0.001
+        section, "export_timeout_minutes", "zuora.export_timeout_minutes", DEFAULT_EXPORT_TIMEOUT_MINUTES, minimum=0.001, maximum=7 * 24 * 60.0
     )
     start = read_start_date(section.get("start_date"), "zuora.start_date") or shared.start_date or EARLIEST_START
     return ZuoraConfig(
