@@ -117,9 +117,11 @@ def start_vault() -> Iterator[Callable[..., tuple]]:
 
     servers: List[LoopbackServer] = []
 
-    def start(documents: int = 10, objects: Optional[dict] = None, **options: Any) -> tuple:
+    def start(documents: int = 10, objects: Optional[dict] = None, files_per_field: int = 1, **options: Any) -> tuple:
         settings = {"job_queued_seconds": 0.1, "job_running_seconds": 0.2, "job_poll_min_seconds": 0.1, **options}
-        simulator = VaultSimulator(VaultOptions(**settings), documents=documents, objects=objects or {"product__v": 30, "site__c": 12})
+        simulator = VaultSimulator(
+            VaultOptions(**settings), documents=documents, objects=objects or {"product__v": 30, "site__c": 12}, files_per_field=files_per_field
+        )
         server = LoopbackServer(simulator).start()
         servers.append(server)
         return simulator, server.url

@@ -11,7 +11,7 @@ import email.utils
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import requests
 from airbyte_cdk.models import FailureType
@@ -311,3 +311,21 @@ class ApiClient:
                 raise NotFoundError(self.vendor, f"{where} was not found: {message}")
             raise VendorError(self.vendor, f"{where} was rejected (HTTP {response.status_code}): {message}", status_code=response.status_code)
         return response
+
+    def request_json(self, method: str, path_or_url: str, *, attempts: int = 3, **kwargs: Any) -> Dict[str, Any]:
+        """A call answered with a JSON object. A body that does not parse was most likely cut
+        short (a reset, a wrong Content-Length) and is fetched again; calls that create something
+        pass `attempts=1` unless the vendor deduplicates them (Zuora's Idempotency-Key)."""
+        problem = ""
+        for _ in range(max(1, attempts)):
+            response = self.request(method, path_or_url, **kwargs)
+            try:
+                payload = response.json()
+            except ValueError:
+                problem = f"expected JSON from {_path_of(response)}, got: {response_text_excerpt(response) or 'an empty body'}"
+                continue
+            if not isinstance(payload, dict):
+                raise VendorError(self.vendor, f"expected a JSON object from {_path_of(response)}, got a {type(payload).__name__}")
+            return payload
+        raise VendorError(self.vendor, problem)
+

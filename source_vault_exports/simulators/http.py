@@ -11,7 +11,8 @@ Fault kinds:
 - `slow`: wait `seconds` before answering;
 - `drop`: close the connection without answering;
 - `reset`: send the headers and `after_bytes` of the body, then close the connection;
-- `short_length`: declare a Content-Length `missing_bytes` shorter than the body (a cleanly cut body).
+- `short_length`: declare a Content-Length `missing_bytes` shorter than the body (a cleanly cut body);
+- `repeat`: answer with this endpoint's previous response again (the same page served twice).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class Fault:
 class FaultPlan:
     """Faults by endpoint name; each fires on the next matching calls, `times` times."""
 
-    KINDS = ("status", "slow", "drop", "reset", "short_length")
+    KINDS = ("status", "slow", "drop", "reset", "short_length", "repeat")
 
     def __init__(self) -> None:
         self._faults: List[Fault] = []
@@ -133,6 +134,8 @@ class SimulatorApp:
         self.calls: Counter = Counter()
         self.request_log: List[Tuple[str, str, Dict[str, str]]] = []
         self._log_lock = threading.Lock()
+        # The last byte-string response per endpoint and path, for the `repeat` fault.
+        self.last_responses: Dict[Tuple[str, str], "SimResponse"] = {}
         # Headers kept in the request log, for assertions such as "no Authorization sent to storage".
         self.logged_headers = ("authorization", "idempotency-key", "zuora-entity-ids")
 
@@ -210,8 +213,14 @@ class _Handler(BaseHTTPRequestHandler):
                 dict(fault.params.get("headers", {})),
             )
             fault = None
+        elif fault is not None and fault.kind == "repeat" and (endpoint, request.path) in app.last_responses:
+            response = app.last_responses[(endpoint, request.path)]
+            fault = None
         else:
             response = handler(request)
+        if isinstance(response.body, (bytes, bytearray)) and response.status < 300:
+            # Keyed by path too: a page is served again to the listing it belongs to.
+            app.last_responses[(endpoint, request.path)] = response
         self._write(response, fault)
 
     def _write(self, response: SimResponse, fault: Optional[Fault]) -> None:

@@ -54,6 +54,7 @@ class BatchOptions:
     link_ttl_seconds: float = 1200.0  # pre-signed links die after 20 minutes (2.2)
     date_field_name: str = "request_date"  # "requested_at" reproduces seed 002's doc bug (2.7.2)
     requests_per_second: Optional[float] = None  # None = unlimited; else 429 + Retry-After (2.5)
+    no_files_when_empty: bool = False  # an export of nothing lists no file at all (instead of one empty part)
     storage_secret: str = "sim-storage-signing-secret"
 
     def __post_init__(self) -> None:
@@ -308,7 +309,10 @@ class BatchSimulator(SimulatorApp):
             view["error_message"] = export.error
         files = []
         if status == "SUCCESS":
-            for part in self._layout(export):
+            parts = self._layout(export)
+            if o.no_files_when_empty and all(part.size == 0 for part in parts):
+                parts = []
+            for part in parts:
                 url = f"{self._api_base}/{o.files_url_version}/exports/download?id={part.id}"
                 files.append({"id": part.id, "part": part.number, "size": part.size, "url": url})
         view["files"] = files

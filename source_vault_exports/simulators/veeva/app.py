@@ -62,6 +62,7 @@ class VaultOptions:
     over_limit_delay_seconds: float = 0.5  # Vault delays, never rejects, past the burst limit
     page_link_ttl_seconds: float = 72 * 3600.0  # from the query or the last page call (1.3)
     shrink_pages: bool = False  # some pages come back smaller than PAGESIZE while more remain (1.3)
+    default_page_size: Optional[int] = None  # pages of queries without PAGESIZE (Vault: 1000); tests use a few
     # Export job lifecycle, scaled down from Vault's minutes.
     job_queued_seconds: float = 1.0
     job_running_seconds: float = 2.0
@@ -382,7 +383,8 @@ class VaultSimulator(SimulatorApp):
             for stale in [c for c in self.cursors.values() if now - c.last_used > self.options.page_link_ttl_seconds]:
                 del self.cursors[stale.id]
             cursor = self.cursors[cursor_id] = Cursor(cursor_id, query, indexes, request.path_params["version"], now)
-        return self._page(cursor, query.pageoffset, query.pagesize)
+        pagesize = self.options.default_page_size if self.options.default_page_size and "pagesize" not in text.lower() else query.pagesize
+        return self._page(cursor, query.pageoffset, pagesize)
 
     def _select(self, query: Query) -> List[int]:
         data, source = self.data, query.source

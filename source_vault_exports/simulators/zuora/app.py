@@ -48,6 +48,7 @@ class ZuoraOptions:
     nul_bytes: bool = False  # write NUL bytes into some text cells
     reject_unknown_fields_on_create: bool = False  # 400 at create instead of a Failed export
     always_zip: bool = False  # serve files zipped even when the export did not ask for Zip
+    omit_file_id_when_empty: bool = False  # a Completed export of zero rows carries no FileId
     # Fields describe lists but exports reject (a known Zuora quirk).
     unexportable_fields: Dict[str, Set[str]] = field(default_factory=dict)
     requests_per_minute: Optional[int] = None  # API rate limit; None = unlimited
@@ -344,7 +345,8 @@ class ZuoraSimulator(SimulatorApp):
             if export is None:
                 return SimResponse.json({"done": True, "records": [], "size": 0}, 404)
             status, reason = self._status(export, time.monotonic())
-            if status == "Completed" and export.file_id is None:
+            empty = export.snapshot is not None and export.snapshot.count() == 0
+            if status == "Completed" and export.file_id is None and not (empty and self.options.omit_file_id_when_empty):
                 export.file_id = hashlib.md5(f"file-{export.id}".encode()).hexdigest()
                 self.files[export.file_id] = export
         offset_date = self._tenant_time(export.created_at)

@@ -18,6 +18,7 @@ from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthentic
 from source_vault_exports.core import http as core_http
 from source_vault_exports.core.errors import VendorError
 from source_vault_exports.core.http import ApiClient, RetryPolicy, VendorErrorHandler, build_http_client, response_text_excerpt
+from source_vault_exports.core.pagination import RepeatGuard
 from source_vault_exports.vendors.batch.config import BatchConfig
 
 VENDOR = "Batch"
@@ -76,31 +77,34 @@ class BatchApi:
         self._storage = ApiClient(f"{VENDOR} file storage", "", storage_http, response_text_excerpt)
 
     def create_export(self, body: Mapping[str, Any]) -> str:
-        response = self._client.request("POST", "/profiles/export", json=dict(body), headers=self._headers)
-        export_id = self._json(response).get("id")
+        # No retry on an unreadable answer: Batch has no idempotency key, a retry would start a second export.
+        export_id = self._client.request_json("POST", "/profiles/export", json=dict(body), headers=self._headers, attempts=1).get("id")
         if not export_id:
             raise VendorError(VENDOR, "the export request was accepted without an id")
         return str(export_id)
 
     def view(self, export_id: str) -> Dict[str, Any]:
-        return self._json(self._client.request("GET", "/exports/view", params={"id": export_id}, headers=self._headers))
+        return self._client.request_json("GET", "/exports/view", params={"id": export_id}, headers=self._headers)
 
     def list_exports(self, limit: int = LIST_PAGE_LIMIT) -> Iterator[Dict[str, Any]]:
         """Every export request Batch still lists, following `next_from` until `has_more` is false."""
         cursor: Optional[str] = None
-        seen_cursors = set()
+        guard = RepeatGuard(VENDOR, "the export list")
+        seen_ids = set()
         while True:
             params: Dict[str, Any] = {"limit": limit}
             if cursor:
                 params["from"] = cursor
-            page = self._json(self._client.request("GET", "/exports/list", params=params, headers=self._headers))
-            yield from page.get("exports") or []
+            page = self._client.request_json("GET", "/exports/list", params=params, headers=self._headers)
+            for export in page.get("exports") or []:
+                # A page served twice must not list a request twice.
+                if export.get("id") not in seen_ids:
+                    seen_ids.add(export.get("id"))
+                    yield export
             cursor = page.get("next_from")
             if not page.get("has_more") or not cursor:
                 return
-            if cursor in seen_cursors:
-                raise VendorError(VENDOR, f"the export list repeated its cursor {cursor!r}; stopping instead of looping")
-            seen_cursors.add(cursor)
+            guard.see(cursor)
 
     def open_file(self, file_id: str) -> requests.Response:
         """Stream one export part: a fresh pre-signed link per attempt, credentials never sent along."""
@@ -122,13 +126,3 @@ class BatchApi:
         if response.status_code not in (301, 302, 303, 307, 308) or not location:
             raise VendorError(VENDOR, f"download of {file_id} answered HTTP {response.status_code} without a redirect")
         return location
-
-    @staticmethod
-    def _json(response: requests.Response) -> Dict[str, Any]:
-        try:
-            payload = response.json()
-        except ValueError:
-            raise VendorError(VENDOR, f"expected JSON from {response.request.path_url}: {response_text_excerpt(response)}") from None
-        if not isinstance(payload, dict):
-            raise VendorError(VENDOR, f"expected a JSON object from {response.request.path_url}")
-        return payload

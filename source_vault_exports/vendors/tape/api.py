@@ -19,6 +19,7 @@ from source_vault_exports.core import http as core_http
 from source_vault_exports.core.errors import VendorError
 from source_vault_exports.core.http import ApiClient, RetryPolicy, VendorErrorHandler, build_http_client, parse_wait_header, response_text_excerpt
 from source_vault_exports.core.pacing import Budget, HeaderPacer
+from source_vault_exports.core.pagination import RepeatGuard
 from source_vault_exports.vendors.tape.config import TapeConfig
 
 VENDOR = "Tape"
@@ -109,7 +110,7 @@ class TapeApi:
         return self._client.request("GET", f"/v1/app/{app_id}", allow_statuses=(403, 404))
 
     def record(self, record_id: Any) -> Dict[str, Any]:
-        return self._json(self._client.request("GET", f"/v1/record/{record_id}"))
+        return self._client.request_json("GET", f"/v1/record/{record_id}")
 
     def records(self, app_id: int, filters: Optional[List[Mapping[str, Any]]] = None) -> Iterator[Dict[str, Any]]:
         """Every record of an app (matching `filters`), page by page to the end.
@@ -118,47 +119,34 @@ class TapeApi:
         """
         limit = self.config.page_size
         cursor: Optional[str] = None
-        seen_cursors = set()
+        guard = RepeatGuard(VENDOR, f"app {app_id}'s record list")
         restarts = 0
         while True:
             params: Dict[str, Any] = {"limit": limit}
             if cursor:
                 params["cursor"] = cursor
             if filters is None:
-                response = self._client.request("GET", f"/v1/record/app/{app_id}", params=params, allow_statuses=(400,))
+                page = self._client.request_json("GET", f"/v1/record/app/{app_id}", params=params, allow_statuses=(400,))
             else:
-                response = self._client.request(
+                page = self._client.request_json(
                     "POST", f"/v1/record/filter/app/{app_id}", params=params, json={"filters": list(filters)}, allow_statuses=(400,)
                 )
-            if response.status_code == 400:
-                problem = read_tape_error(response)
+            if page.get("error_code"):  # Tape's error envelope (vendor-apis.md 3.6)
+                problem = f"{page.get('error_code')}: {page.get('error_message')}"
                 if cursor is None or restarts >= MAX_LISTING_RESTARTS:
                     raise VendorError(VENDOR, f"app {app_id}: the record list was rejected (HTTP 400): {problem}", status_code=400)
                 # A cursor's lifetime is undocumented (3.3): start the listing over; callers dedupe by id.
                 restarts += 1
                 self._logger.warning(f"Tape app {app_id}: the list cursor was refused ({problem}); listing again from the start")
-                cursor, seen_cursors = None, set()
+                cursor, guard = None, RepeatGuard(VENDOR, f"app {app_id}'s record list")
                 continue
-            page = self._json(response)
             records = page.get("records") or []
             yield from records
             cursor = page.get("cursor")
             if len(records) < limit or not cursor:
                 return
-            if cursor in seen_cursors:
-                raise VendorError(VENDOR, f"app {app_id}: the record list repeated a cursor; stopping instead of looping")
-            seen_cursors.add(cursor)
+            guard.see(cursor)
 
     def open_download(self, url: str) -> requests.Response:
         """A file from its signed `download_url`; 403 (expired link) and 404 (deleted) come back as is."""
         return self._storage.request("GET", url, stream=True, allow_statuses=(403, 404))
-
-    @staticmethod
-    def _json(response: requests.Response) -> Dict[str, Any]:
-        try:
-            payload = response.json()
-        except ValueError:
-            raise VendorError(VENDOR, f"expected JSON from {response.request.path_url}: {response_text_excerpt(response)}") from None
-        if not isinstance(payload, dict):
-            raise VendorError(VENDOR, f"expected a JSON object from {response.request.path_url}")
-        return payload

@@ -22,6 +22,7 @@ from source_vault_exports.core import http as core_http
 from source_vault_exports.core.errors import ConfigError, VendorError
 from source_vault_exports.core.http import ApiClient, RetryPolicy, VendorErrorHandler, build_http_client, response_text_excerpt
 from source_vault_exports.core.pacing import Budget, HeaderPacer
+from source_vault_exports.core.pagination import RepeatGuard
 from source_vault_exports.vendors.veeva.config import VaultConfig
 
 VENDOR = "Veeva Vault"
@@ -177,10 +178,18 @@ class VaultApi:
         self._client = ApiClient(VENDOR, config.vault_url, http, read_vault_error, self.pacer)
 
     # -- envelope ---------------------------------------------------------------------------------
-    def call(self, method: str, path: str, what: str, **kwargs: Any) -> Dict[str, Any]:
-        """A JSON call whose FAILURE envelope becomes an error naming `what` and Vault's words."""
-        response = self._client.request(method, path, **kwargs)
-        body = envelope(response)
+    def call(self, method: str, path: str, what: str, attempts: int = 3, **kwargs: Any) -> Dict[str, Any]:
+        """A JSON call whose FAILURE envelope becomes an error naming `what` and Vault's words.
+
+        A body that does not parse was most likely cut short and is fetched again; calls that
+        start something (export jobs) pass `attempts=1` so a retry cannot start a second job.
+        """
+        body: Optional[Mapping[str, Any]] = None
+        for _ in range(max(1, attempts)):
+            response = self._client.request(method, path, **kwargs)
+            body = envelope(response)
+            if body is not None:
+                break
         if body is None:
             raise VendorError(VENDOR, f"{what}: expected JSON, got {response.headers.get('Content-Type')}: {response_text_excerpt(response)}")
         if body.get("responseStatus") in ("FAILURE", "EXCEPTION"):
@@ -193,11 +202,13 @@ class VaultApi:
         """Every row of a VQL query, following next_page to the end (never inferring the end
         from a short page: Vault shrinks pages of wide rows, vendor-apis.md 1.3)."""
         body = self.call("POST", self.config.api_path("query"), what, data={"q": vql})
+        guard = RepeatGuard(VENDOR, what)
         while True:
             yield from body.get("data") or []
             next_page = (body.get("responseDetails") or {}).get("next_page")
             if not next_page:
                 return
+            guard.see(next_page)
             body = self.call("POST", next_page, what)
 
     # -- endpoints ----------------------------------------------------------------------------------
@@ -218,6 +229,7 @@ class VaultApi:
             "POST",
             self.config.api_path(f"vobjects/{object_name}/attachment_fields/actions/export"),
             f"export of {object_name} Attachment field files",
+            attempts=1,
             params=params,
             json=list(body),
         )

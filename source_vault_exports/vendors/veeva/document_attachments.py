@@ -104,8 +104,12 @@ class DocumentAttachments:
         self._logger = logger
 
     def document_ids(self) -> Iterator[Any]:
+        seen = set()
         for row in self._api.query("SELECT id FROM documents", "listing documents"):
-            yield row["id"]
+            # A page served twice must not list a document twice.
+            if row["id"] not in seen:
+                seen.add(row["id"])
+                yield row["id"]
 
     def rows_for_slice(self, stream_slice: StreamSlice) -> Iterator[Union[Mapping[str, Any], FileRow]]:
         for doc_id in stream_slice["documents"]:

@@ -23,7 +23,7 @@ from source_vault_exports.core.coercion import format_utc, parse_timestamp
 from source_vault_exports.core.cursors import KeyedWatermarkCursor, slice_bounds
 from source_vault_exports.core.decoders.tar_members import iter_archive_members
 from source_vault_exports.core.downloads import ChainedBody, CorruptFile, ResultFile
-from source_vault_exports.core.errors import ExportJobFailed
+from source_vault_exports.core.errors import ExportJobFailed, VendorError
 from source_vault_exports.core.files import FileStager, digest_stream
 from source_vault_exports.core.jobs import ExportJobRunner, JobState, JobStatus
 from source_vault_exports.core.streams import FileRow
@@ -106,7 +106,9 @@ class FieldExportJob:
         results = self._api.export_results(self.object_name, job_id).get("data") or {}
         details = sorted(results.get("filepart_details") or [], key=lambda part: int(part.get("filepart", 0)))
         if not details:
-            raise ExportJobFailed(VENDOR, self.object_name, job_id, "the job succeeded but its results list no file parts", scope=self.scope)
+            if not results.get("size"):
+                return []  # an export of nothing
+            raise ExportJobFailed(VENDOR, self.object_name, job_id, f"the job succeeded with {results.get('size')} bytes but lists no file parts", scope=self.scope)
         # Part URLs are relative and are rebuilt from the part name against the configured host (1.8.5).
         self._parts = [
             ResultFile(label=f"part {part.get('filepart')} ({part['name']}) of job {job_id}", location=str(part["name"]), expected_bytes=part.get("size"))
@@ -196,7 +198,13 @@ class AttachmentFieldFiles:
         where = f" WHERE modified_date__v >= '{lower.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.000Z')}'" if lower else ""
         vql = f"SELECT {columns} FROM {target.object_name}{where} ORDER BY modified_date__v ASC"
         batch: List[Tuple[str, Optional[str], str]] = []
+        seen = set()
         for row in self._api.query(vql, f"listing {target.object_name} records"):
+            if not row.get("id") or not row.get("modified_date__v"):
+                raise VendorError(VENDOR, f"listing {target.object_name} records: Vault returned a row without id or modified_date__v: {row}")
+            if row["id"] in seen:
+                continue  # a page served twice
+            seen.add(row["id"])
             batch.append((str(row["id"]), row.get(target.id_param) if target.id_param else None, str(row["modified_date__v"])))
             if len(batch) == MAX_RECORDS_PER_JOB:
                 yield batch

@@ -29,12 +29,8 @@ EXPORT_PATH = "/v1/object/export"
 WAIT_HEADERS = ("Retry-After", "RateLimit-Reset")
 
 
-def read_zuora_error(response: requests.Response) -> str:
-    """Zuora's own words from any of its error shapes (vendor-apis.md 4.7)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response_text_excerpt(response) or f"HTTP {response.status_code} with an empty body"
+def zuora_error_text(body: Any) -> str:
+    """Zuora's own words from any of its error shapes (vendor-apis.md 4.7); "" when none."""
     parts = []
     if isinstance(body, dict):
         for error in body.get("Errors") or []:
@@ -47,7 +43,15 @@ def read_zuora_error(response: requests.Response) -> str:
             parts.append(str(body["message"]))
         if body.get("error"):
             parts.append(f"{body['error']}: {body.get('error_description', '')}".strip(": "))
-    return "; ".join(parts) if parts else response_text_excerpt(response)
+    return "; ".join(parts)
+
+
+def read_zuora_error(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response_text_excerpt(response) or f"HTTP {response.status_code} with an empty body"
+    return zuora_error_text(body) or response_text_excerpt(response)
 
 
 # Zuora rejects creates past 50 Pending + Processing exports per tenant; the wording is not
@@ -112,36 +116,20 @@ class ZuoraApi:
         """POST an export; the Idempotency-Key makes the CDK's retries of this POST safe."""
         headers = {**self._headers, "Idempotency-Key": uuid.uuid4().hex}
         body = {"Format": "csv", "Zip": False, "Name": name[:255], "Query": query}
-        response = self._client.request("POST", EXPORT_PATH, json=body, headers=headers, allow_statuses=(400, 429))
-        payload = self._json(response)
-        if response.status_code in (400, 429) or not payload.get("Success", True) or not payload.get("Id"):
-            message = read_zuora_error(response) if response.status_code >= 400 else _errors_text(payload)
+        # A retry of this POST is safe: it carries the same Idempotency-Key.
+        payload = self._client.request_json("POST", EXPORT_PATH, json=body, headers=headers, allow_statuses=(400, 429))
+        if not payload.get("Success", True) or not payload.get("Id"):
+            message = zuora_error_text(payload) or "Zuora did not return an export id"
             if is_export_limit(message):
                 raise VendorBusy(message)
             raise ExportRejected(message)
         return str(payload["Id"])
 
     def get_export(self, export_id: str) -> Mapping[str, Any]:
-        return self._json(self._client.request("GET", f"{EXPORT_PATH}/{export_id}", headers=self._headers))
+        return self._client.request_json("GET", f"{EXPORT_PATH}/{export_id}", headers=self._headers)
 
     def open_file(self, file_id: str) -> requests.Response:
         return self._client.request("GET", f"/v1/files/{file_id}", headers=self._headers, stream=True)
-
-    @staticmethod
-    def _json(response: requests.Response) -> Mapping[str, Any]:
-        try:
-            payload = response.json()
-        except ValueError:
-            raise VendorError(VENDOR, f"expected JSON from {response.request.path_url}, got: {response_text_excerpt(response)}") from None
-        if not isinstance(payload, dict):
-            raise VendorError(VENDOR, f"expected a JSON object from {response.request.path_url}")
-        return payload
-
-
-def _errors_text(payload: Mapping[str, Any]) -> str:
-    errors = payload.get("Errors") or []
-    texts = [f"{e.get('Code', 'ERROR')}: {e.get('Message', '')}" for e in errors if isinstance(e, dict)]
-    return "; ".join(texts) or "Zuora did not return an export id"
 
 
 def optional_int(value: Any) -> Optional[int]:
