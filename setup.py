@@ -24,6 +24,8 @@ TEST_REQUIREMENTS = [
     "pytest==9.2.0",
     "pytest-timeout==2.4.0",
     "requests-mock==1.12.1",
+    # The Airbyte registry's metadata schema (ConnectorMetadataDefinitionV0), for unit_tests/test_metadata.py.
+    "airbyte-connector-models==0.1.12",
     "hypothesis==6.170.17",
 ]
 

@@ -207,6 +207,9 @@ def test_file_transfer_delivers_exact_bytes_refreshing_expired_links_and_keeps_d
         assert path.read_bytes() == sim.file_bytes(record.data["file_id"])
         assert record.file_reference.file_size_bytes == record.data["size"]
     assert sum("expired; re-reading the record" in line for line in log_lines(output, "INFO")) == 2
+    # The user key never reaches the storage host.
+    storage_requests = sim.storage_app.requests_to("storage_file")
+    assert storage_requests and all("authorization" not in headers for headers in storage_requests)
     assert sim.calls["record_get"] == 2
     warnings = log_lines(output, "WARN")
     for file_id in deleted:

@@ -1,10 +1,12 @@
-"""Console entry point `source-vault-exports`: the standard Airbyte commands via the CDK."""
+"""Console entry point `source-vault-exports`: the standard Airbyte commands via the CDK.
+
+`launch` is the CDK's, with the fast record path's entrypoint (see `core/fast_records.py`).
+"""
 
 import sys
 from typing import List, Optional
 
-from airbyte_cdk.entrypoint import launch
-
+from source_vault_exports.core.fast_records import launch
 from source_vault_exports.source import SourceVaultExports
 
 

@@ -65,9 +65,9 @@ def test_polls_until_a_terminal_state_and_logs_only_state_changes():
     assert (job_id, status.state, job.polls) == ("job-1", JobState.SUCCEEDED, 6)
     assert handler.messages == [
         "Acme export of Widget for [a, b): created job job-1",
-        "Acme export of Widget for [a, b): job job-1 is q after 0 s",
-        "Acme export of Widget for [a, b): job job-1 is r after 0 s",
-        "Acme export of Widget for [a, b): job job-1 is ok after 0 s",
+        "Acme export of Widget for [a, b): job job-1 is q (queued) after 0 s",
+        "Acme export of Widget for [a, b): job job-1 is r (running) after 0 s",
+        "Acme export of Widget for [a, b): job job-1 is ok (succeeded) after 0 s",
     ]
 
 

@@ -75,3 +75,21 @@ def test_a_cut_gzip_stream_is_damaged():
     data = archive([("a.txt", "file", b"x" * 100_000)])
     with pytest.raises(CorruptFile):
         members(data[: len(data) // 2])
+
+
+def test_a_decompression_bomb_is_refused_before_it_fills_memory_or_disk():
+    from source_vault_exports.core.decoders.tar_members import ArchiveBomb
+
+    # 20 MB of zeros compress to ~20 KB: a 1000x expansion, far beyond real attachments.
+    data = archive([("a/bomb.bin", "file", b"\x00" * 20_000_000)])
+    limits = ArchiveLimits(bomb_floor_bytes=1_000_000, max_expansion_ratio=250)
+    with pytest.raises(ArchiveBomb, match="decompression bomb"):
+        members(data, limits)
+
+
+def test_ordinary_compressible_files_pass_the_bomb_check():
+    import os
+
+    data = archive([("a/text.csv", "file", b"id,name\n" * 50_000), ("a/photo.jpg", "file", os.urandom(300_000))])
+    found, skipped = members(data, ArchiveLimits(bomb_floor_bytes=100_000, max_expansion_ratio=250))
+    assert [path for path, _ in found] == ["a/text.csv", "a/photo.jpg"] and skipped == []

@@ -100,6 +100,14 @@ def _check_complete(response: requests.Response, reader: CountingReader, items: 
         raise IncompleteFile("the body stops in the middle of a line")
 
 
+def human_size(size: float) -> str:
+    """Bytes for an operator: `812 B`, `40.2 KB`, `1.3 MB`, `2.0 GB` (decimal units)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size:.0f} B"
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if not text.startswith(type(exc).__name__) else text
@@ -125,6 +133,8 @@ def stream_file_items(
         seen = 0
         held: list[T] = []
         try:
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(f"{vendor}: downloading {file.label} (attempt {attempt} of {attempts})")
             response = open_response(file)
             reader = CountingReader(response)
             for item in decode(io.BufferedReader(reader, READ_CHUNK_BYTES)):
@@ -155,10 +165,10 @@ def stream_file_items(
             yield held.pop()
             emitted += 1
         elapsed = max(time.monotonic() - started, 1e-6)
-        megabytes = reader.bytes_read / 1e6
         logger.info(
-            f"{vendor}: downloaded {file.label}: {megabytes:.1f} MB, {seen} rows in {elapsed:.1f} s "
-            f"({megabytes / elapsed:.1f} MB/s)"
+            f"{vendor}: downloaded {file.label}: {human_size(reader.bytes_read)}, {seen} rows in {elapsed:.1f} s "
+            f"({human_size(reader.bytes_read / elapsed)}/s)"
+            + (f" after {attempt} attempts" if attempt > 1 else "")
         )
         return
     raise DownloadFailed(vendor, file.label, attempts, last_problem)

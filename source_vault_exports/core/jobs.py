@@ -151,6 +151,8 @@ class ExportJobRunner:
     def run_to_completion(self, job: ExportJob) -> Optional[Tuple[str, JobStatus]]:
         """Create the job and poll it to a terminal state; None when no job was needed."""
         with self.slots.hold(describe_job(job), self.cancelled):
+            if self._logger.isEnabledFor(logging.DEBUG):
+                self._logger.debug(f"{describe_job(job)}: creating a job ({self.slots.in_use} of {self.slots.limit} {self.slots.vendor} job slots in use)")
             job_id = self._create(job)
             if job_id is None:
                 self._logger.info(f"{describe_job(job)}: nothing to export, no job created")
@@ -183,11 +185,14 @@ class ExportJobRunner:
         last_state: Optional[str] = None
         while True:
             status = job.poll(job_id)
+            waited = self._clock() - started
             if status.vendor_status != last_state:
-                waited = self._clock() - started
+                # One INFO line per state change, never per poll. The vendor's own word comes
+                # first (what the operator sees in the vendor's UI), our state in brackets (what
+                # the local sync's progress display counts as pending, running or done).
                 self._logger.info(
-                    f"{describe_job(job)}: job {job_id} is {status.vendor_status} after {waited:.0f} s"
-                    + (f" ({status.reason})" if status.reason and status.state.is_terminal else "")
+                    f"{describe_job(job)}: job {job_id} is {status.vendor_status} ({status.state.value}) after {waited:.0f} s"
+                    + (f": {status.reason}" if status.reason and status.state.is_terminal else "")
                 )
                 last_state = status.vendor_status
             if status.state.is_terminal:
@@ -195,6 +200,11 @@ class ExportJobRunner:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 raise ExportJobTimedOut(job.vendor, job.object_name, job_id, self._clock() - started, job.scope)
+            if self._logger.isEnabledFor(logging.DEBUG):
+                self._logger.debug(
+                    f"{describe_job(job)}: job {job_id} still {status.vendor_status} after {waited:.0f} s; "
+                    f"next poll in {min(interval, remaining):.1f} s, deadline in {remaining:.0f} s"
+                )
             if self.cancelled.wait(min(interval, remaining)):
                 raise SyncCancelled()
             interval = min(interval * self.policy.backoff_factor, self.policy.max_interval_seconds)

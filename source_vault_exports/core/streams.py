@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, List, Mapping, MutableMapping, NamedTuple, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, MutableMapping, NamedTuple, Optional, Union
 
 from airbyte_cdk.models import AirbyteRecordMessageFileReference
 from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
@@ -28,6 +29,8 @@ from airbyte_cdk.sources.streams.concurrent.state_converters.datetime_stream_sta
 )
 from airbyte_cdk.sources.types import Record, StreamSlice
 from airbyte_cdk.utils.datetime_helpers import ab_datetime_parse
+
+from source_vault_exports.core.fast_records import RecordBatch, record_batch_rows
 
 WINDOW_START = "start"
 WINDOW_END = "end"
@@ -53,6 +56,8 @@ class StreamContext:
     full_refresh_streams: frozenset = frozenset()
     # Set when the sync stops early, so jobs stop polling instead of keeping the process alive.
     cancelled: threading.Event = field(default_factory=threading.Event)
+    # Rows per `RecordBatch` (the fast record path), or 0 for one CDK `Record` per row.
+    batch_rows: int = 0
 
     def stream_state(self, name: str) -> MutableMapping[str, Any]:
         if name in self.full_refresh_streams:
@@ -61,15 +66,23 @@ class StreamContext:
 
 
 class SlicePartition(Partition):
-    """One unit of concurrent work; its records carry the slice so the cursor can close it."""
+    """One unit of concurrent work; its records carry the slice so the cursor can close it.
 
-    def __init__(self, stream_name: str, stream_slice: StreamSlice, rows_for_slice: RowsForSlice) -> None:
+    With `batch_rows`, rows travel as `RecordBatch`es (see `fast_records`); a file row, which
+    carries a file reference, is still one `Record`, after the rows before it.
+    """
+
+    def __init__(self, stream_name: str, stream_slice: StreamSlice, rows_for_slice: RowsForSlice, batch_rows: int = 0) -> None:
         self._stream_name = stream_name
         self._slice = stream_slice
         self._rows_for_slice = rows_for_slice
+        self._batch_rows = batch_rows
         self._key = json.dumps(dict(stream_slice), sort_keys=True, default=str)
 
-    def read(self) -> Iterable[Record]:
+    def read(self) -> Iterable[Union[Record, RecordBatch]]:
+        if self._batch_rows:
+            yield from self._read_batches()
+            return
         stream_slice = self._slice
         name = self._stream_name
         for row in self._rows_for_slice(stream_slice):
@@ -77,6 +90,28 @@ class SlicePartition(Partition):
                 yield Record(data=row.data, stream_name=name, associated_slice=stream_slice, file_reference=row.file_reference)
             else:
                 yield Record(data=row, stream_name=name, associated_slice=stream_slice)
+
+    def _read_batches(self) -> Iterator[Union[Record, RecordBatch]]:
+        stream_slice = self._slice
+        name = self._stream_name
+        size = self._batch_rows
+        rows: List[Mapping[str, Any]] = []
+        for row in self._rows_for_slice(stream_slice):
+            if type(row) is dict:
+                rows.append(row)
+                if len(rows) >= size:
+                    yield RecordBatch(name, rows, stream_slice)
+                    rows = []
+                continue
+            if isinstance(row, FileRow):
+                if rows:
+                    yield RecordBatch(name, rows, stream_slice)
+                    rows = []
+                yield Record(data=row.data, stream_name=name, associated_slice=stream_slice, file_reference=row.file_reference)
+            else:
+                rows.append(row)
+        if rows:
+            yield RecordBatch(name, rows, stream_slice)
 
     def to_slice(self) -> Optional[Mapping[str, Any]]:
         return self._slice
@@ -92,14 +127,78 @@ class SlicePartition(Partition):
 
 
 class SlicePartitionGenerator(PartitionGenerator):
-    def __init__(self, stream_name: str, slices: Callable[[], Iterable[StreamSlice]], rows_for_slice: RowsForSlice) -> None:
+    """Partitions of one stream, one per slice.
+
+    `batch_rows` None means this process's record path (`fast_records.record_batch_rows`): the
+    cursor of a stream read in batches must accept a `RecordBatch` in `observe` (no-op cursors
+    and `WindowCursor` do).
+    """
+
+    def __init__(
+        self, stream_name: str, slices: Callable[[], Iterable[StreamSlice]], rows_for_slice: RowsForSlice, batch_rows: Optional[int] = None
+    ) -> None:
         self._stream_name = stream_name
         self._slices = slices
         self._rows_for_slice = rows_for_slice
+        self._batch_rows = record_batch_rows() if batch_rows is None else batch_rows
 
     def generate(self) -> Iterable[Partition]:
         for stream_slice in self._slices():
-            yield SlicePartition(self._stream_name, stream_slice, self._rows_for_slice)
+            yield SlicePartition(self._stream_name, stream_slice, self._rows_for_slice, self._batch_rows)
+
+
+# The one shape `format_utc` writes; for these strings text order is time order.
+_UTC_MILLIS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+class WindowCursor(ConcurrentCursor):
+    """The CDK's `ConcurrentCursor`, observing a `RecordBatch` at once.
+
+    Per record the CDK parses the cursor value (dateutil) and hashes the record's slice (json and
+    sha256): more than the rest of the record's work together. A batch is one slice, hashed once;
+    cursor values in the connector's own timestamp shape are compared as text (same order as
+    time), and only the batch's largest is parsed, by the CDK's own converter. Values of any other
+    shape take the CDK's per-record path. The state that results is the CDK's, value for value.
+    """
+
+    def observe(self, record: Any) -> None:
+        if type(record) is not RecordBatch:
+            super().observe(record)
+            return
+        field_key = self.cursor_field.cursor_field_key
+        values = [row.get(field_key) for row in record.rows]
+        largest: Optional[str] = None
+        ascending = True
+        for value in values:
+            if value is None:
+                self._log_for_record_without_cursor_value()
+                continue
+            if type(value) is not str or len(value) != 24 or _UTC_MILLIS.fullmatch(value) is None:
+                self._observe_one_by_one(record)
+                return
+            if largest is None or value > largest:
+                largest = value
+            elif value < largest:
+                ascending = False
+        if largest is None:
+            return
+        key = record.stream_slice
+        parsed = self._connector_state_converter.parse_value(largest)
+        most_recent = self._most_recent_cursor_value_per_partition.get(key)
+        if most_recent is not None and most_recent > self._connector_state_converter.parse_value(_first_value(values)):
+            ascending = False
+        if most_recent is None or most_recent < parsed:
+            self._most_recent_cursor_value_per_partition[key] = parsed
+        if not ascending:
+            self._is_ascending_order = False
+
+    def _observe_one_by_one(self, batch: RecordBatch) -> None:
+        for row in batch.rows:
+            super().observe(Record(data=row, stream_name=batch.stream_name, associated_slice=batch.stream_slice))
+
+
+def _first_value(values: List[Any]) -> Any:
+    return next(value for value in values if value is not None)
 
 
 def window_bounds(stream_slice: Mapping[str, Any]) -> tuple[datetime, datetime]:
@@ -126,7 +225,8 @@ def windowed_incremental_stream(
     `lookback` re-reads that much before the saved state, for sources whose rows change after
     their cursor value was first seen (Batch export requests change status).
     """
-    cursor = ConcurrentCursor(
+    cursor_class = WindowCursor if context.batch_rows else ConcurrentCursor
+    cursor = cursor_class(
         stream_name=name,
         stream_namespace=None,
         stream_state=context.stream_state(name),
@@ -141,7 +241,7 @@ def windowed_incremental_stream(
         lookback_window=lookback,
     )
     return DefaultStream(
-        partition_generator=SlicePartitionGenerator(name, cursor.stream_slices, rows_for_window),
+        partition_generator=SlicePartitionGenerator(name, cursor.stream_slices, rows_for_window, context.batch_rows),
         name=name,
         json_schema=json_schema,
         primary_key=primary_key,
@@ -163,7 +263,7 @@ def full_refresh_stream(
     supports_file_transfer: bool = False,
 ) -> DefaultStream:
     return DefaultStream(
-        partition_generator=SlicePartitionGenerator(name, slices, rows_for_slice),
+        partition_generator=SlicePartitionGenerator(name, slices, rows_for_slice, context.batch_rows),
         name=name,
         json_schema=json_schema,
         primary_key=primary_key,

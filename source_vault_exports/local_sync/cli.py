@@ -24,13 +24,10 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import orjson
 from rich.console import Console
-from rich.table import Table
 
 from source_vault_exports.local_sync.demo import demo_sources
 from source_vault_exports.local_sync.duckdb_store import DuckDBStore
-
-PROGRESS_EVERY_SECONDS = 2.0
-
+from source_vault_exports.local_sync.progress import SyncProgress
 
 def connector_command(*args: str) -> List[str]:
     return [sys.executable, "-m", "source_vault_exports.run", *args]
@@ -71,28 +68,6 @@ def _parse(line: str) -> Optional[Dict[str, Any]]:
         return None
 
 
-class Progress:
-    """Per-stream rows and rate; plain lines, also when stdout is not a terminal."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.rows: Dict[str, int] = {}
-        self.bytes: Dict[str, int] = {}
-        self.started = time.monotonic()
-        self._last = self.started
-
-    def record(self, stream: str, size: int) -> None:
-        self.rows[stream] = self.rows.get(stream, 0) + 1
-        self.bytes[stream] = self.bytes.get(stream, 0) + size
-        now = time.monotonic()
-        if now - self._last >= PROGRESS_EVERY_SECONDS:
-            self._last = now
-            elapsed = now - self.started
-            total = sum(self.rows.values())
-            parts = ", ".join(f"{name} {count}" for name, count in sorted(self.rows.items()))
-            self.console.print(f"[{elapsed:6.1f}s] {total} rows ({total / elapsed:,.0f}/s): {parts}", highlight=False)
-
-
 def run_sync(config: Dict[str, Any], db_path: str, full_refresh: bool, console: Console) -> int:
     state_path = Path(f"{db_path}.state.json")
     store = DuckDBStore(db_path)
@@ -115,37 +90,47 @@ def run_sync(config: Dict[str, Any], db_path: str, full_refresh: bool, console: 
             keys = [path[0] for path in configured["primary_key"]]
             store.prepare(stream["name"], stream["json_schema"], keys, cursor)
 
-        progress = Progress(console)
         errors: List[str] = []
+        modes = {configured["stream"]["name"]: configured["sync_mode"] for configured in catalog["streams"]}
         console.print(f"Syncing {len(streams)} streams into {db_path} ...", highlight=False)
-        process = subprocess.Popen(connector_command(*args), stdout=subprocess.PIPE, text=True, bufsize=1 << 20)
-        assert process.stdout is not None
-        for line in process.stdout:
-            message = _parse(line)
-            if message is None:
-                continue
-            kind = message.get("type")
-            if kind == "RECORD":
-                record = message["record"]
-                progress.record(record["stream"], len(line))
-                store.add(record["stream"], record["data"], record["emitted_at"])
-            elif kind == "STATE":
-                state = message["state"]
-                name = state["stream"]["stream_descriptor"]["name"]
-                store.flush(name)
-                states[name] = state
-                _write_atomically(state_path, states)
-            elif kind == "TRACE" and message["trace"].get("error"):
-                errors.append(message["trace"]["error"]["message"])
-            elif kind == "LOG" and message["log"]["level"] in ("WARN", "ERROR", "FATAL"):
-                console.print(f"{message['log']['level']}: {message['log']['message']}", highlight=False)
-        returncode = process.wait()
+        with SyncProgress(console, modes) as progress:
+            process = subprocess.Popen(connector_command(*args), stdout=subprocess.PIPE, text=True, bufsize=1 << 20)
+            assert process.stdout is not None
+            for line in process.stdout:
+                message = _parse(line)
+                if message is None:
+                    continue
+                kind = message.get("type")
+                if kind == "RECORD":
+                    record = message["record"]
+                    progress.record(record["stream"], len(line))
+                    store.add(record["stream"], record["data"], record["emitted_at"])
+                elif kind == "STATE":
+                    state = message["state"]
+                    name = state["stream"]["stream_descriptor"]["name"]
+                    store.flush(name)
+                    states[name] = state
+                    _write_atomically(state_path, states)
+                elif kind == "TRACE":
+                    trace = message["trace"]
+                    if trace.get("error"):
+                        errors.append(trace["error"]["message"])
+                    elif trace.get("stream_status"):
+                        status = trace["stream_status"]
+                        progress.stream_status(status["stream_descriptor"]["name"], status["status"])
+                elif kind == "LOG":
+                    level, text = message["log"]["level"], message["log"]["message"]
+                    if level in ("WARN", "ERROR", "FATAL"):
+                        progress.print(f"{level}: {text}")
+                    else:
+                        progress.log(text)
+            returncode = process.wait()
         for configured in catalog["streams"]:
             name = configured["stream"]["name"]
             store.flush(name)
             if configured["sync_mode"] == "full_refresh" and returncode == 0 and not errors:
                 store.remove_rows_not_seen_since(name, sync_started)
-        _summary(console, catalog, store, progress)
+        _summary(console, store, progress)
         store.close()
     for error in dict.fromkeys(errors):
         console.print(f"[red]error:[/red] {error}")
@@ -158,23 +143,11 @@ def _write_atomically(path: Path, states: Dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def _summary(console: Console, catalog: Dict[str, Any], store: DuckDBStore, progress: Progress) -> None:
+def _summary(console: Console, store: DuckDBStore, progress: SyncProgress) -> None:
     elapsed = time.monotonic() - progress.started
-    table = Table(title=f"Sync finished in {elapsed:.1f} s")
-    for column in ("stream", "mode", "rows read", "MB read", "rows/s", "rows in table"):
-        table.add_column(column, justify="left" if column in ("stream", "mode") else "right")
-    for configured in catalog["streams"]:
-        name = configured["stream"]["name"]
-        rows = progress.rows.get(name, 0)
-        table.add_row(
-            name,
-            configured["sync_mode"],
-            f"{rows:,}",
-            f"{progress.bytes.get(name, 0) / 1e6:.2f}",
-            f"{rows / elapsed:,.0f}" if elapsed else "-",
-            f"{store.count(name):,}",
-        )
-    console.print(table)
+    counts = {name: store.count(name) for name in progress.streams if store.has(name)}
+    console.print(progress.table(f"Sync finished in {elapsed:.1f} s", counts))
+    console.print(progress.totals(), highlight=False, soft_wrap=True)
 
 
 @contextlib.contextmanager
@@ -194,6 +167,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--full-refresh", action="store_true", help="ignore the saved state and read everything")
     args = parser.parse_args(argv)
     console = Console()
+    if not console.is_terminal:
+        # Plain lines in a log or a pipe: wide enough that the summary table keeps full stream names.
+        console = Console(width=max(console.width, 160))
     with _config_source(args.config, console) as config:
         code = run_sync(config, args.db, args.full_refresh, console)
     raise SystemExit(code)

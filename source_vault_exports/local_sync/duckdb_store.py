@@ -123,6 +123,9 @@ class DuckDBStore:
         ).fetchone()
         return int(result[0]) if result else 0
 
+    def has(self, stream: str) -> bool:
+        return stream in self._tables
+
     def count(self, stream: str) -> int:
         return int(self._connection.execute(f"SELECT count(*) FROM {quote(stream)}").fetchone()[0])
 

@@ -17,6 +17,9 @@ import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterator, Optional
 
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
 from source_vault_exports.core.downloads import CorruptFile
 
 
@@ -26,6 +29,36 @@ class ArchiveLimits:
     max_member_bytes: int = 5 * 1024**3
     max_total_bytes: int = 500 * 1024**3
     max_members: int = 5_000_000
+    # Attachments (PDFs, images, office files) shrink little under gzip; an archive whose members
+    # expand more than this over their compressed bytes is a decompression bomb. The ratio is only
+    # judged past `bomb_floor_bytes`, so small, very compressible text files are fine.
+    max_expansion_ratio: float = 250.0
+    bomb_floor_bytes: int = 256 * 1024**2
+
+
+class ArchiveBomb(AirbyteTracedException):
+    """The archive expands far beyond anything real attachments do: refused, not retried."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message=message, internal_message=message, failure_type=FailureType.system_error)
+
+
+class _CountingInput(io.RawIOBase):
+    """The compressed bytes read so far."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._source = source
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._source.read(len(buffer))
+        size = len(data)
+        buffer[:size] = data
+        self.bytes_read += size
+        return size
 
 
 @dataclass
@@ -40,25 +73,46 @@ _DAMAGE = (tarfile.ReadError, tarfile.StreamError, EOFError, zlib.error)
 
 
 class _MemberContent(io.RawIOBase):
-    """A member's bytes; a cut or lying archive surfaces as `CorruptFile` here too."""
+    """A member's bytes; a cut or lying archive surfaces as `CorruptFile` here too, and a member
+    that expands like a bomb as `ArchiveBomb`."""
 
-    def __init__(self, content: BinaryIO, path: str) -> None:
+    def __init__(self, content: BinaryIO, path: str, expansion: "_Expansion") -> None:
         self._content = content
         self._path = path
+        self._expansion = expansion
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:  # type: ignore[override]
         try:
-            return self._content.read(size)
+            data = self._content.read(size)
         except _DAMAGE as exc:
             raise CorruptFile(f"tar.gz archive is damaged or cut inside {self._path}: {exc}") from exc
+        self._expansion.add(len(data), self._path)
+        return data
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+class _Expansion:
+    def __init__(self, compressed: _CountingInput, limits: ArchiveLimits) -> None:
+        self._compressed = compressed
+        self._limits = limits
+        self.expanded = 0
+
+    def add(self, size: int, path: str) -> None:
+        self.expanded += size
+        if self.expanded > self._limits.bomb_floor_bytes:
+            ratio = self.expanded / max(1, self._compressed.bytes_read)
+            if ratio > self._limits.max_expansion_ratio:
+                raise ArchiveBomb(
+                    f"the archive expanded {ratio:.0f}x over its compressed size by {path} "
+                    f"(more than {self._limits.max_expansion_ratio:.0f}x): refusing it as a decompression bomb"
+                )
 
 
 def unsafe_reason(info: tarfile.TarInfo) -> Optional[str]:
@@ -85,8 +139,10 @@ def iter_archive_members(
     """Yield each safe regular file of a gzipped tar stream; report every skipped member."""
     total = 0
     count = 0
+    compressed = _CountingInput(stream)
+    expansion = _Expansion(compressed, limits)
     try:
-        with tarfile.open(fileobj=stream, mode="r|gz") as archive:
+        with tarfile.open(fileobj=io.BufferedReader(compressed), mode="r|gz") as archive:
             for info in archive:
                 if info.isdir():
                     continue
@@ -107,6 +163,6 @@ def iter_archive_members(
                 total += info.size
                 count += 1
                 path = posixpath.normpath(info.name.replace("\\", "/"))
-                yield ArchiveMember(path, info.size, _MemberContent(content, path))  # type: ignore[arg-type]
+                yield ArchiveMember(path, info.size, _MemberContent(content, path, expansion))  # type: ignore[arg-type]
     except _DAMAGE as exc:
         raise CorruptFile(f"tar.gz archive is damaged or cut: {exc}") from exc

@@ -137,6 +137,7 @@ class VaultSimulator(SimulatorApp):
             documents, objects, attachment_fields, max_attachments_per_document, max_attachment_versions, files_per_field, first_modified, span
         )
         self.sessions: Dict[str, Session] = {}
+        self.issued_sessions: List[str] = []  # every session ever issued, for leak checks
         self.cursors: Dict[str, Cursor] = {}
         self.jobs: Dict[int, Job] = {}
         self.delayed_calls = 0  # calls slowed down past the burst limit
@@ -359,6 +360,7 @@ class VaultSimulator(SimulatorApp):
         session_id = secrets.token_hex(32).upper()
         with self._lock:
             self.sessions[session_id] = Session(session_id, now, now)
+            self.issued_sessions.append(session_id)
         return success(
             sessionId=session_id,
             userId=self.options.user_id,
