@@ -83,6 +83,14 @@ class TestStandardSuite(SourceTestSuiteBase):
     connector = SourceVaultExports
     connector_name = "source-vault-exports"
 
+    def test_metadata_sync_mode_tags_match_discover(self) -> None:
+        """metadata.yaml names the sync modes the discovered streams support (as `sync-mode:` tags)."""
+        scenario = ConnectorTestScenario(config_path=SIMULATED.relative_to(ROOT) / "config.json")
+        discovered = run_test_job(self.create_connector(scenario), "discover", connector_root=ROOT, test_scenario=scenario)
+        modes = {mode.value for stream in discovered.catalog.catalog.streams for mode in stream.supported_sync_modes}
+        tags = yaml.safe_load((ROOT / "metadata.yaml").read_text())["data"]["tags"]
+        assert {tag.split(":", 1)[1] for tag in tags if tag.startswith("sync-mode:")} == modes
+
     @pytest.mark.parametrize("incremental", _incremental_scenarios(), ids=lambda scenario: scenario.id)
     def test_incremental_reads_resume_from_state(self, incremental: ConnectorTestScenario) -> None:
         """Two incremental reads, the second from the first's state (what a platform does).

@@ -147,6 +147,8 @@ CELLS = {
 def _generic(columns: List[str]):
     """The loop `compile_row_builder` generates its straight-line code from."""
     plan = [(name, *coercion.converter_for(PROPERTIES[name], timezone.utc)) if name in PROPERTIES else (name, None, "string") for name in columns]
+    exact_timestamp = lambda text: coercion.format_utc(coercion.parse_timestamp(text, timezone.utc))  # noqa: E731
+    plan = [(name, exact_timestamp if type_name == "date-time" else converter, type_name) for name, converter, type_name in plan]
 
     def build(cells: List[str]) -> Dict[str, Any]:
         record: Dict[str, Any] = {}
@@ -167,7 +169,7 @@ def _generic(columns: List[str]):
 
 def _outcome(build, cells: List[str]) -> Any:
     try:
-        return ("row", list(build(cells).items()))
+        return ("row", repr(list(build(cells).items())))  # repr: nan == nan
     except RecordDecodeError as problem:
         return ("error", problem.message)
 
