@@ -15,6 +15,7 @@ import bisect
 import hashlib
 import io
 import os
+import re
 import tempfile
 import threading
 from array import array
@@ -145,6 +146,19 @@ class CachedZuoraSimulator(ZuoraSimulator):
                 pending, pending_size = [], 0
         offsets.append(position)
         yield b"".join(pending)
+
+    def _parse_query(self, query: str) -> Any:
+        # tap-zuora's discovery probes each object with `select * from X limit 1`; the simulator's
+        # ZOQL has no LIMIT. The probe's export is created and never downloaded.
+        return super()._parse_query(re.sub(r"\s+limit\s+\d+\s*$", "", query, flags=re.IGNORECASE))
+
+    def _describe(self, request: Any) -> Any:
+        # The simulator's soap-only field has no <required> element; tap-zuora's describe parser
+        # needs one (Zuora's own describe has it on every field), ours does not care.
+        response = super()._describe(request)
+        if isinstance(response.body, bytes):
+            response.body = response.body.replace(b"<label>SoapOnly</label><type>", b"<label>SoapOnly</label><required>false</required><type>")
+        return response
 
     def _csv_chunks(self, export: Export) -> Iterator[bytes]:
         snapshot = export.snapshot

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
 import pytest
-from airbyte_cdk.models import AirbyteStreamStatus, SyncMode
+from airbyte_cdk.models import AirbyteStreamStatus
 
 from integration_tests.helpers import check, error_messages, latest_states, log_lines, read, records_by_stream, utc_millis
 

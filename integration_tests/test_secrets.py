@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict
 
 import pytest
 from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer

@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict
 
-import pytest
 from airbyte_cdk.models import SyncMode
 
 from integration_tests.helpers import check, error_messages, latest_states, log_lines, read, records_by_stream

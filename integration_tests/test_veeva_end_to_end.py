@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
-import pytest
 from airbyte_cdk.models import AirbyteStreamStatus
 
 from integration_tests.helpers import check, error_messages, latest_states, log_lines, read, records_by_stream

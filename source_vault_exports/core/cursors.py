@@ -27,7 +27,30 @@ START = "start"
 END = "end"
 
 
-class KeyedWatermarkCursor(Cursor):
+class CheckpointingCursor(Cursor):
+    """What every cursor of ours shares: state built from what readers report, not from record
+    values, and emitted through the CDK's state manager when a partition closes."""
+
+    def __init__(self, stream_name: str, message_repository: MessageRepository, state_manager: ConnectorStateManager) -> None:
+        self._stream_name = stream_name
+        self._message_repository = message_repository
+        self._state_manager = state_manager
+
+    def observe(self, record: Record) -> None:
+        return
+
+    def should_be_synced(self, record: Record) -> bool:
+        return True
+
+    def ensure_at_least_one_state_emitted(self) -> None:
+        self._emit()
+
+    def _emit(self) -> None:
+        self._state_manager.update_state_for_stream(self._stream_name, None, self.state)
+        self._message_repository.emit_message(self._state_manager.create_state_message(self._stream_name, None))
+
+
+class KeyedWatermarkCursor(CheckpointingCursor):
     def __init__(
         self,
         stream_name: str,
@@ -39,10 +62,8 @@ class KeyedWatermarkCursor(Cursor):
         start: Optional[datetime],
         overlap: timedelta,
     ) -> None:
-        self._stream_name = stream_name
+        super().__init__(stream_name, message_repository, state_manager)
         self._keys = keys
-        self._message_repository = message_repository
-        self._state_manager = state_manager
         self._sync_end = sync_end
         self._start = start
         self._overlap = overlap
@@ -75,11 +96,6 @@ class KeyedWatermarkCursor(Cursor):
         with self._lock:
             self._proposals[key] = format_utc(mark)
 
-    def observe(self, record: Record) -> None:
-        # The mark is the window's end (the sync's start), not a record value: Tape records carry
-        # no last-modified time to take a maximum of (vendor-apis.md 3.7.7).
-        return
-
     def close_partition(self, partition: Partition) -> None:
         stream_slice = partition.to_slice() or {}
         key = stream_slice.get(KEY) if isinstance(stream_slice, Mapping) else None
@@ -87,18 +103,10 @@ class KeyedWatermarkCursor(Cursor):
         if key is None or end is None:
             return
         with self._lock:
+            # The mark is the slice's end (the sync's start) unless the reader proposed the vendor's
+            # own latest time: Tape records carry no last-modified time to take a maximum of (3.7.7).
             self._watermarks[str(key)] = self._proposals.pop(str(key), str(end))
         self._emit()
-
-    def ensure_at_least_one_state_emitted(self) -> None:
-        self._emit()
-
-    def should_be_synced(self, record: Record) -> bool:
-        return True
-
-    def _emit(self) -> None:
-        self._state_manager.update_state_for_stream(self._stream_name, None, self.state)
-        self._message_repository.emit_message(self._state_manager.create_state_message(self._stream_name, None))
 
 
 def slice_bounds(stream_slice: Mapping[str, Any]) -> tuple[str, Optional[datetime], datetime]:

@@ -116,6 +116,17 @@ def response_text_excerpt(response: requests.Response, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def read_code_and_message(response: requests.Response) -> str:
+    """`{"error_code", "error_message"}` envelopes (Batch, Tape) as `code: message`."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response_text_excerpt(response) or f"HTTP {response.status_code}"
+    if isinstance(body, dict) and (body.get("error_message") or body.get("error_code")):
+        return f"{body.get('error_code', 'error')}: {body.get('error_message', '')}".strip(": ")
+    return response_text_excerpt(response)
+
+
 class VendorErrorHandler(ErrorHandler):
     """Maps responses and exceptions to retry / refresh / fail, with the vendor's message in it.
 

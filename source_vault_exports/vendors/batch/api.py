@@ -17,7 +17,7 @@ from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthentic
 
 from source_vault_exports.core import http as core_http
 from source_vault_exports.core.errors import VendorError
-from source_vault_exports.core.http import ApiClient, RetryPolicy, VendorErrorHandler, build_http_client, response_text_excerpt
+from source_vault_exports.core.http import ApiClient, read_code_and_message, RetryPolicy, VendorErrorHandler, build_http_client, response_text_excerpt
 from source_vault_exports.core.pagination import RepeatGuard
 from source_vault_exports.vendors.batch.config import BatchConfig
 
@@ -25,16 +25,6 @@ VENDOR = "Batch"
 LIST_PAGE_LIMIT = 100  # the list endpoint's maximum (vendor-apis.md 2.2)
 # A pre-signed link lives 20 minutes; one that has died is fetched anew this many times.
 LINK_REFRESHES = 3
-
-
-def read_batch_error(response: requests.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response_text_excerpt(response) or f"HTTP {response.status_code}"
-    if isinstance(body, dict) and (body.get("error_message") or body.get("error_code")):
-        return f"{body.get('error_code', 'ERROR')}: {body.get('error_message', '')}".strip(": ")
-    return response_text_excerpt(response)
 
 
 class LinkExpired(Exception):
@@ -54,7 +44,7 @@ class BatchApi:
                 return ErrorResolution(
                     ResponseAction.FAIL,
                     FailureType.config_error,
-                    f"Batch rejected the REST API key for project {project} (HTTP 401: {read_batch_error(response)}). "
+                    f"Batch rejected the REST API key for project {project} (HTTP 401: {read_code_and_message(response)}). "
                     "Check batch.rest_api_key and batch.project_key.",
                 )
             return None
@@ -62,11 +52,11 @@ class BatchApi:
         http = build_http_client(
             "batch",
             logger,
-            VendorErrorHandler(VENDOR, logger, policy, read_batch_error, classify=classify),
+            VendorErrorHandler(VENDOR, logger, policy, read_code_and_message, classify=classify),
             policy,
             authenticator=TokenAuthenticator(config.rest_api_key),
         )
-        self._client = ApiClient(VENDOR, config.api_url, http, read_batch_error)
+        self._client = ApiClient(VENDOR, config.api_url, http, read_code_and_message)
         self._headers = {"X-Batch-Project": project}
         storage_http = build_http_client(
             "batch_storage",

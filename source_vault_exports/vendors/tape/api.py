@@ -17,7 +17,7 @@ from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthentic
 
 from source_vault_exports.core import http as core_http
 from source_vault_exports.core.errors import VendorError
-from source_vault_exports.core.http import ApiClient, RetryPolicy, VendorErrorHandler, build_http_client, parse_wait_header, response_text_excerpt
+from source_vault_exports.core.http import ApiClient, read_code_and_message, RetryPolicy, VendorErrorHandler, build_http_client, parse_wait_header, response_text_excerpt
 from source_vault_exports.core.pacing import Budget, HeaderPacer
 from source_vault_exports.core.pagination import RepeatGuard
 from source_vault_exports.vendors.tape.config import TapeConfig
@@ -26,23 +26,13 @@ VENDOR = "Tape"
 MAX_LISTING_RESTARTS = 3
 
 
-def read_tape_error(response: requests.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response_text_excerpt(response) or f"HTTP {response.status_code}"
-    if isinstance(body, dict) and (body.get("error_code") or body.get("error_message")):
-        return f"{body.get('error_code', 'error')}: {body.get('error_message', '')}".strip(": ")
-    return response_text_excerpt(response)
-
-
 def _credential_problem(response: requests.Response) -> Optional[ErrorResolution]:
     """A malformed key is a 400 `validation`, a missing or unknown one a 401 (vendor-apis.md 3.1)."""
-    if response.status_code == 401 or (response.status_code == 400 and "key" in read_tape_error(response).lower()):
+    if response.status_code == 401 or (response.status_code == 400 and "key" in read_code_and_message(response).lower()):
         return ErrorResolution(
             ResponseAction.FAIL,
             FailureType.config_error,
-            f"Tape rejected the API key (HTTP {response.status_code}: {read_tape_error(response)}). Check tape.api_key.",
+            f"Tape rejected the API key (HTTP {response.status_code}: {read_code_and_message(response)}). Check tape.api_key.",
         )
     return None
 
@@ -91,11 +81,11 @@ class TapeApi:
         http = build_http_client(
             "tape",
             logger,
-            VendorErrorHandler(VENDOR, logger, policy, read_tape_error, classify=_credential_problem, hand_back_statuses=(400, 403, 404)),
+            VendorErrorHandler(VENDOR, logger, policy, read_code_and_message, classify=_credential_problem, hand_back_statuses=(400, 403, 404)),
             policy,
             authenticator=TokenAuthenticator(config.api_key),
         )
-        self._client = ApiClient(VENDOR, config.api_url, http, read_tape_error, self.pacer)
+        self._client = ApiClient(VENDOR, config.api_url, http, read_code_and_message, self.pacer)
         storage_http = build_http_client(
             "tape_storage",
             logger,

@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from itertools import chain
 from pathlib import PurePosixPath
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+from typing import Any, Dict, Iterator, List, Mapping, Union
 
 import requests
 from airbyte_cdk.models import FailureType

@@ -16,10 +16,10 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, MutableMapping,
 
 from airbyte_cdk.sources.connector_state_manager import ConnectorStateManager
 from airbyte_cdk.sources.message import MessageRepository
-from airbyte_cdk.sources.streams.concurrent.cursor import Cursor
 from airbyte_cdk.sources.streams.concurrent.partitions.partition import Partition
-from airbyte_cdk.sources.types import Record, StreamSlice
+from airbyte_cdk.sources.types import StreamSlice
 
+from source_vault_exports.core.cursors import CheckpointingCursor
 from source_vault_exports.core.downloads import fetch_whole_file
 from source_vault_exports.core.files import FileStager
 from source_vault_exports.core.streams import FileRow
@@ -34,12 +34,11 @@ def version_mark(attachment: Mapping[str, Any]) -> str:
     return f"{attachment.get('version__v')}/{str(attachment.get('md5checksum__v') or '')[:12]}"
 
 
-class AttachmentVersionCursor(Cursor):
+class AttachmentVersionCursor(CheckpointingCursor):
     """State: `{"state_type": "attachment-versions", "documents": {doc_id: {attachment_id: mark}}}`."""
 
     def __init__(self, stream_state: Mapping[str, Any], message_repository: MessageRepository, state_manager: ConnectorStateManager) -> None:
-        self._message_repository = message_repository
-        self._state_manager = state_manager
+        super().__init__(STREAM, message_repository, state_manager)
         self._lock = threading.Lock()
         saved = stream_state.get("documents") if stream_state.get("state_type") == STATE_TYPE else None
         self._documents: Dict[str, Dict[str, str]] = {str(k): dict(v) for k, v in (saved or {}).items()}
@@ -69,9 +68,6 @@ class AttachmentVersionCursor(Cursor):
         if batch:
             yield StreamSlice(partition={"documents": batch}, cursor_slice={})
 
-    def observe(self, record: Record) -> None:
-        return
-
     def close_partition(self, partition: Partition) -> None:
         documents = (partition.to_slice() or {}).get("documents") or []
         with self._lock:
@@ -79,16 +75,6 @@ class AttachmentVersionCursor(Cursor):
                 if doc_id in self._pending:
                     self._documents[doc_id] = self._pending.pop(doc_id)
         self._emit()
-
-    def ensure_at_least_one_state_emitted(self) -> None:
-        self._emit()
-
-    def should_be_synced(self, record: Record) -> bool:
-        return True
-
-    def _emit(self) -> None:
-        self._state_manager.update_state_for_stream(STREAM, None, self.state)
-        self._message_repository.emit_message(self._state_manager.create_state_message(STREAM, None))
 
 
 def attachment_row(doc_id: Any, attachment: Mapping[str, Any]) -> Dict[str, Any]:

@@ -14,7 +14,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
-from typing import Any, BinaryIO, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, BinaryIO, Deque, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import requests
 from airbyte_cdk.sources.types import StreamSlice

@@ -10,7 +10,6 @@ from typing import Any, Dict, Mapping, Optional
 import requests
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
 
-from source_vault_exports.core.errors import VendorError
 from source_vault_exports.core.jobs import VendorBusy
 from source_vault_exports.core import http as core_http
 from source_vault_exports.core.http import (
