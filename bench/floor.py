@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -141,11 +142,10 @@ def veeva(section: Dict[str, Any], file_transfer: bool) -> None:
                     if target_file is not None:
                         target_file.write(chunk)
                 if target_file is not None:
-                    target_file.close()
-                    os.unlink(target_file.name)
+                    target_file.close()  # kept until the end, like the connector's staged files
                 record_id, field, file_name = info.name.split("/", 2)
                 emit("veeva_attachment_field_files", {"object_name": name, "record_id": record_id, "field_name": field, "file_name": file_name, "size": info.size, "md5": digest.hexdigest()})
-        os.rmdir(staging)
+        shutil.rmtree(staging)
 
 
 # -- Batch: one ATTRIBUTES export, its parts through the storage redirect, one JSON line each -------

@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,16 +39,30 @@ class Measured:
     exit_code: int
     stderr_tail: str = ""
     output_bytes: int = 0
+    cpu_seconds: float = 0.0  # user + system, the whole process
+    # Set when the run is timed by its download instead (see `run.Bench._timed_download`).
+    download_seconds: Optional[float] = None
 
     @property
     def steady_seconds(self) -> float:
+        if self.download_seconds is not None:
+            return max(self.download_seconds, 1e-6)
         if self.first_record_seconds is None or self.last_record_seconds is None:
             return self.wall_seconds
         return max(self.last_record_seconds - self.first_record_seconds, 1e-6)
 
     @property
     def records_per_second(self) -> float:
+        if self.download_seconds is not None:
+            return self.records / self.steady_seconds
         return max(self.records - 1, 0) / self.steady_seconds if self.records > 1 else 0.0
+
+    def data_seconds(self) -> float:
+        """Seconds that `data_bytes` took: the download, or first record to last (all but one
+        record's share of the bytes arrive in that span)."""
+        if self.download_seconds is not None:
+            return self.steady_seconds
+        return self.steady_seconds * self.records / max(self.records - 1, 1)
 
 
 def measure(command: Sequence[str], *, marker: bytes = AIRBYTE_RECORD, env: Optional[Dict[str, str]] = None, timeout: float = 900.0) -> Measured:
@@ -56,6 +71,10 @@ def measure(command: Sequence[str], *, marker: bytes = AIRBYTE_RECORD, env: Opti
         started = time.monotonic()
         process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL, env=env, cwd=str(ROOT))
         assert process.stdout is not None
+        # A program that hangs silently is killed at the deadline (its reads would block forever).
+        watchdog = threading.Timer(timeout, process.kill)
+        watchdog.daemon = True
+        watchdog.start()
         fd = process.stdout.fileno()
         records = states = size = 0
         first = last = None
@@ -77,15 +96,14 @@ def measure(command: Sequence[str], *, marker: bytes = AIRBYTE_RECORD, env: Opti
                 records += found
             states += window.count(AIRBYTE_STATE) - carry.count(AIRBYTE_STATE)
             carry = window[-keep:]
-            if time.monotonic() - started > timeout:
-                process.kill()
         process.stdout.close()
         _, status, usage = os.wait4(process.pid, 0)
+        watchdog.cancel()
         wall = time.monotonic() - started
         errors.seek(0)
         tail = errors.read()[-4000:].decode("utf-8", "replace")
     code = os.waitstatus_to_exitcode(status)
-    return Measured(wall, records, states, first, last, usage.ru_maxrss / 1024.0, code, tail, size)
+    return Measured(wall, records, states, first, last, usage.ru_maxrss / 1024.0, code, tail, size, usage.ru_utime + usage.ru_stime)
 
 
 class SimulatorProcess:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -22,10 +23,11 @@ from source_vault_exports.simulators.http import LoopbackServer  # noqa: E402
 def serve_zuora(spec: Dict[str, Any], cache: Path) -> tuple:
     objects = [f"{spec.get('prefix', 'Bench')}{n}" for n in range(1, spec["objects"] + 1)]
     options = {"processing_seconds": spec.get("processing_seconds", 0.1), "content_length_max_rows": 50_000}
-    simulator = sims.zuora_simulator(cache, spec["rows"], objects, **options)
+    first = datetime.fromisoformat(spec.get("first_updated", "2024-01-01T00:00:00+00:00"))
+    simulator = sims.zuora_simulator(cache, spec["rows"], objects, first, **options)
     files = {name: simulator.prepare(name) for name in objects}
     server = LoopbackServer(simulator).start()
-    section = simulator.connector_config(server.url, window_days=3650, start_date="2024-01-01T00:00:00Z", tenant_timezone="America/Los_Angeles")
+    section = simulator.connector_config(server.url, window_days=3650, start_date=first.isoformat().replace("+00:00", "Z"), tenant_timezone="America/Los_Angeles")
     info = {"bytes": sum(size for _, size in files.values()), "rows": spec["rows"] * len(objects), "objects": objects}
     return [server], {"zuora": section}, info
 
@@ -42,6 +44,8 @@ def serve_veeva(spec: Dict[str, Any], cache: Path) -> tuple:
         for f in simulator.data.field_files("product__v", i, "attachment__c")
     ]
     archive = simulator.archive_path(members)
+    if spec.get("timing_file"):
+        simulator.timing_file = spec["timing_file"]
     server = LoopbackServer(simulator).start()
     section = simulator.connector_config(server.url, document_attachments=False, poll_interval_seconds=0.1, max_concurrent_jobs=1)
     info = {"bytes": archive.stat().st_size, "rows": len(members), "archive": str(archive)}

@@ -11,13 +11,14 @@ Only bench code overrides simulator internals; the simulators' defaults and test
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import io
+import json
 import os
 import re
 import tempfile
 import threading
+import time
 from array import array
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -174,14 +175,14 @@ class CachedZuoraSimulator(ZuoraSimulator):
             yield from file_range(path, offsets[lo], offsets[hi])
 
 
-def zuora_simulator(cache_dir: Path, rows: int, objects: Sequence[str], **options: Any) -> CachedZuoraSimulator:
+def zuora_simulator(cache_dir: Path, rows: int, objects: Sequence[str], first_updated: Optional[datetime] = None, **options: Any) -> CachedZuoraSimulator:
     from source_vault_exports.simulators.zuora import ZuoraOptions
 
     extra = {name: BENCH_OBJECT_FIELDS for name in objects}
     return CachedZuoraSimulator(
         {name: rows for name in objects},
         ZuoraOptions(**options),
-        datetime(2024, 1, 1, tzinfo=timezone.utc),
+        first_updated or datetime(2024, 1, 1, tzinfo=timezone.utc),
         timedelta(days=365),
         extra,
         cache_dir=cache_dir,
@@ -228,9 +229,16 @@ class CachedVaultSimulator(VaultSimulator):
                 job.size = os.path.getsize(path)
             return job.size
 
+    timing_file: Optional[str] = None  # where each part's [first request, last byte) is appended
+
     def _part_stream(self, job: veeva_app.Job, start: int, end: int) -> Iterator[bytes]:
         self._archive_size(job)
+        began = time.time()
         yield from file_range(self._archives[job.id], start, end)
+        if self.timing_file:
+            # The last chunk has been handed to the socket: the client has all but a socket buffer.
+            with open(self.timing_file, "a") as timings:
+                timings.write(json.dumps([began, time.time(), end - start]) + "\n")
 
 
 def veeva_simulator(cache_dir: Path, records: int, file_bytes: int, part_bytes: int) -> CachedVaultSimulator:

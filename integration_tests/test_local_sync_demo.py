@@ -72,4 +72,10 @@ def test_the_readme_command_syncs_every_simulated_stream_then_syncs_incrementall
     # A new simulator run serves the same data; the state (beside the file) covers it.
     for name in ("zuora_account", "zuora_invoice_item", "tape_records", "veeva_document_attachments"):
         assert again[name][3] == "0", (name, again[name])
-    assert table_counts(db) == counts  # upserted by key: nothing duplicated
+    after = table_counts(db)
+    for name in STREAMS:
+        if name == "batch_profile_events":
+            # Batch's events run up to now: the minutes between the two runs may add an event or two.
+            assert counts[name] <= after[name] <= counts[name] + 5, (name, counts[name], after[name])
+        else:
+            assert after[name] == counts[name], name  # upserted by key: nothing duplicated

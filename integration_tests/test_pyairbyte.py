@@ -25,7 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "examples" / "pyairbyte_sync.py"
 INSTALL_TIMEOUT_SECONDS = 900
 # What pip prints when it cannot reach the package index (as opposed to a broken install).
-UNREACHABLE = ("NewConnectionError", "Temporary failure in name resolution", "Network is unreachable", "Could not fetch URL", "ConnectTimeoutError", "No matching distribution found for airbyte")
+UNREACHABLE = (
+    "NewConnectionError",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "Could not fetch URL",
+    "ConnectTimeoutError",
+    "No matching distribution found for airbyte",
+)
 
 
 def _cache_root() -> Path:

@@ -173,3 +173,11 @@ def test_records_without_files_are_warnings_and_a_batch_without_files_creates_no
     assert error_messages(output) == []
     assert got_files(output) == expected_files(sim)
     assert len(sim.jobs) <= 2
+
+
+def test_records_can_be_named_by_a_unique_id_param(start_vault):
+    sim, url = start_vault(documents=1, objects={"product__v": 12})
+    config = vault_config(sim, url, document_attachments=False, attachment_field_objects=[{"object_name": "product__v", "id_param": "external_id__v"}])
+    output = read(config)
+    assert error_messages(output) == []
+    assert got_files(output) == expected_files(sim, ["product__v"])

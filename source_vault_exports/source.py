@@ -130,7 +130,7 @@ class SourceVaultExports(Source):
         catalog: ConfiguredAirbyteCatalog,
         state: Optional[List[AirbyteStateMessage]] = None,
     ) -> Iterator[AirbyteMessage]:
-        for item in self.read_batches(logger, config, catalog, state):
+        for item in self.read_batches(logger, config, catalog, state, sealed=False):
             if type(item) is RecordBatch:
                 yield from record_messages(item)
             else:
@@ -142,10 +142,12 @@ class SourceVaultExports(Source):
         config: Mapping[str, Any],
         catalog: ConfiguredAirbyteCatalog,
         state: Optional[List[AirbyteStateMessage]] = None,
+        sealed: bool = True,
     ) -> Iterator[Union[AirbyteMessage, RecordBatch]]:
         """`read`, with rows still in `RecordBatch`es (the fast record path; see `fast_records`).
 
-        `FastEntrypoint` writes batches as lines; `read` expands them for every other caller.
+        `FastEntrypoint` writes batches as lines (`sealed`: serialised where they are read); `read`
+        expands unsealed batches into messages for every other caller.
         """
         batch_rows = record_batch_rows()
         queue: Queue = Queue(maxsize=FAST_QUEUE_SIZE if batch_rows else QUEUE_SIZE)
@@ -153,7 +155,7 @@ class SourceVaultExports(Source):
         full_refresh = frozenset(
             configured.stream.name for configured in catalog.streams if configured.sync_mode == SyncMode.full_refresh
         )
-        context = StreamContext(ConnectorStateManager(state), repository, logger, full_refresh, batch_rows=batch_rows)
+        context = StreamContext(ConnectorStateManager(state), repository, logger, full_refresh, batch_rows=batch_rows, seal_batches=sealed)
         streams, worker_threads = self._streams(config, context)
         by_name = {stream.name: stream for stream in streams}
         selected: List[DefaultStream] = []

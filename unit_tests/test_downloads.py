@@ -164,3 +164,51 @@ def test_a_whole_file_with_a_wrong_checksum_is_fetched_again_then_accepted():
         sleep=lambda _: None,
     )
     assert digest == wanted
+
+
+def test_a_body_cut_inside_a_typed_value_is_a_broken_download_not_a_bad_value():
+    from source_vault_exports.core.coercion import compile_row_builder
+
+    body = ("Id,At\n" + "".join(f"{i},2024-01-01T00:00:{i % 60:02d}Z\n" for i in range(500))).encode()
+
+    class StampApp(SimulatorApp):
+        def __init__(self) -> None:
+            super().__init__()
+            self.route("GET", r"/file", "file", lambda request: SimResponse(200, body))
+
+    app = StampApp()
+    # The last timestamp arrives as "2024-01-01T00:0": the right number of cells, an invalid value.
+    app.faults.add("file", "short_length", missing_bytes=len("0:59Z\n"))
+    properties = {"Id": {"type": "integer"}, "At": {"type": "string", "format": "date-time"}}
+    with LoopbackServer(app) as server:
+        rows = list(
+            stream_file_items(
+                ResultFile("test file", f"{server.url}/file", ends_with_line_break=True),
+                lambda f: requests.get(f.location, stream=True, timeout=10),
+                lambda stream: iter_csv_rows(stream, lambda header: compile_row_builder(header, properties, stream="s", location="f")),
+                vendor="Test",
+                logger=logging.getLogger("test"),
+                sleep=lambda _: None,
+            )
+        )
+    assert rows == [{"Id": i, "At": f"2024-01-01T00:00:{i % 60:02d}.000Z"} for i in range(500)]
+    assert app.calls["file"] == 2
+
+
+def test_a_bad_value_in_a_whole_file_is_still_an_error():
+    from source_vault_exports.core.coercion import compile_row_builder
+    from source_vault_exports.core.errors import RecordDecodeError
+
+    app = FileApp()
+    with LoopbackServer(app) as server:
+        with pytest.raises(RecordDecodeError, match="column `Name` holds 'name 0'"):
+            list(
+                stream_file_items(
+                    ResultFile("test file", f"{server.url}/file", ends_with_line_break=True),
+                    lambda f: requests.get(f.location, stream=True, timeout=10),
+                    lambda stream: iter_csv_rows(stream, lambda header: compile_row_builder(header, {"Name": {"type": "integer"}}, stream="s", location="f")),
+                    vendor="Test",
+                    logger=logging.getLogger("test"),
+                    sleep=lambda _: None,
+                )
+            )

@@ -101,7 +101,7 @@ def test_a_window_cursor_observing_batches_keeps_the_state_the_cdk_cursor_keeps(
     values = _values(seed, 1200)
     if seed % 2:
         values = [value for value in values if value is None or value.endswith("Z")]  # the fast shape only
-    plain, fast = _cursor(ConcurrentCursor), _cursor(WindowCursor)
+    plain, fast, sealed = _cursor(ConcurrentCursor), _cursor(WindowCursor), _cursor(WindowCursor)
     slices = list(plain.stream_slices())
     assert slices == list(fast.stream_slices())
     partition_slice = slices[0]
@@ -109,9 +109,13 @@ def test_a_window_cursor_observing_batches_keeps_the_state_the_cdk_cursor_keeps(
     for row in rows:
         plain.observe(Record(data=row, stream_name="s", associated_slice=partition_slice))
     for start in range(0, len(rows), 250):
-        fast.observe(RecordBatch("s", rows[start : start + 250], partition_slice))
-    assert fast._most_recent_cursor_value_per_partition == plain._most_recent_cursor_value_per_partition
-    assert fast._is_ascending_order == plain._is_ascending_order
+        chunk = rows[start : start + 250]
+        fast.observe(RecordBatch("s", chunk, partition_slice))
+        # A sealed batch has let its rows go: the cursor reads the values the partition kept.
+        sealed.observe(RecordBatch("s", chunk, partition_slice, [row["UpdatedDate"] for row in chunk]).seal())
+    for cursor in (fast, sealed):
+        assert cursor._most_recent_cursor_value_per_partition == plain._most_recent_cursor_value_per_partition
+        assert cursor._is_ascending_order == plain._is_ascending_order
 
     class OnePartition:
         def to_slice(self) -> StreamSlice:
@@ -120,9 +124,9 @@ def test_a_window_cursor_observing_batches_keeps_the_state_the_cdk_cursor_keeps(
         def stream_name(self) -> str:
             return "s"
 
-    plain.close_partition(OnePartition())  # type: ignore[arg-type]
-    fast.close_partition(OnePartition())  # type: ignore[arg-type]
-    assert fast.state == plain.state
+    for cursor in (plain, fast, sealed):
+        cursor.close_partition(OnePartition())  # type: ignore[arg-type]
+    assert fast.state == plain.state == sealed.state
 
 
 PROPERTIES = {
@@ -197,3 +201,14 @@ def test_file_rows_stay_in_place_between_batches() -> None:
     assert [getattr(item, "data", item) for item in flattened] == [row.data if isinstance(row, FileRow) else row for row in rows]
     assert flattened[300].file_reference == reference
     assert [len(item.rows) for item in partition.read() if isinstance(item, RecordBatch)] == [250, 50, 250, 50]
+
+
+def test_a_sealed_batch_carries_the_lines_its_rows_would_give_and_its_cursor_values() -> None:
+    rows = [{"Id": str(i), "At": f"2024-01-01T00:00:{i % 60:02d}.000Z", "Empty": None} for i in range(300)]
+    partition = SlicePartition("s", SLICE, lambda _: iter([dict(row) for row in rows]), batch_rows=250, cursor_field="At", seal=True)
+    batches = list(partition.read())
+    assert [batch.count for batch in batches] == [250, 50] and all(batch.rows is None for batch in batches)
+    assert [value for batch in batches for value in batch.cursor_values] == [row["At"] for row in rows]
+    emitted_at = int(batches[0].lines.split(b'"emitted_at":')[1].split(b"}")[0])
+    expected = record_lines(RecordBatch("s", rows[:250], SLICE), emitted_at)
+    assert batches[0].lines == expected

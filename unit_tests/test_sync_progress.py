@@ -49,7 +49,8 @@ def plain_console() -> Console:
 
 
 def test_jobs_are_counted_per_stream_from_the_runners_log_lines():
-    job = ScriptedJob("Zuora", "InvoiceItem", "[2024-01-01, 2024-02-01)", [("Pending", JobState.QUEUED), ("Processing", JobState.RUNNING), ("Completed", JobState.SUCCEEDED)])
+    statuses = [("Pending", JobState.QUEUED), ("Processing", JobState.RUNNING), ("Completed", JobState.SUCCEEDED)]
+    job = ScriptedJob("Zuora", "InvoiceItem", "[2024-01-01, 2024-02-01)", statuses)
     lines = job_log_lines(job)
     progress = SyncProgress(plain_console(), {"zuora_invoice_item": "incremental", "zuora_account": "incremental"})
     seen = []

@@ -21,7 +21,7 @@ from typing import BinaryIO, Callable, Iterator, Optional, Sequence, TypeVar
 import requests
 import urllib3
 
-from source_vault_exports.core.errors import DownloadFailed
+from source_vault_exports.core.errors import DownloadFailed, RecordDecodeError
 
 T = TypeVar("T")
 
@@ -85,7 +85,7 @@ class CountingReader(io.RawIOBase):
         return size
 
 
-def _check_complete(response: requests.Response, reader: CountingReader, items: int, file: ResultFile) -> None:
+def _check_complete(response: requests.Response, reader: CountingReader, items: Optional[int], file: ResultFile) -> None:
     declared = response.headers.get("Content-Length")
     if declared is not None and not response.headers.get("Content-Encoding"):
         if reader.bytes_read != int(declared):
@@ -93,7 +93,7 @@ def _check_complete(response: requests.Response, reader: CountingReader, items: 
     if file.expected_bytes is not None and not response.headers.get("Content-Encoding"):
         if reader.bytes_read != file.expected_bytes:
             raise IncompleteFile(f"received {reader.bytes_read} bytes, the vendor reported {file.expected_bytes}")
-    if file.expected_rows is not None and items != file.expected_rows:
+    if items is not None and file.expected_rows is not None and items != file.expected_rows:
         raise IncompleteFile(f"decoded {items} rows, the vendor reported {file.expected_rows}")
     is_text = not response.headers.get("Content-Type", "").startswith("application/zip")
     if file.ends_with_line_break and is_text and reader.last_byte not in (b"", b"\n"):
@@ -106,6 +106,17 @@ def human_size(size: float) -> str:
         if size >= scale:
             return f"{size / scale:.1f} {unit}"
     return f"{size:.0f} B"
+
+
+def _cut_short(response: requests.Response, reader: CountingReader, file: ResultFile) -> Optional[str]:
+    """Read what is left of the body; why it is incomplete, or None when it arrived whole."""
+    try:
+        while reader.read(READ_CHUNK_BYTES):
+            pass
+        _check_complete(response, reader, None, file)
+    except TRANSIENT_READ_ERRORS as exc:
+        return _describe(exc)
+    return None
 
 
 def _describe(exc: BaseException) -> str:
@@ -137,14 +148,22 @@ def stream_file_items(
                 logger.debug(f"{vendor}: downloading {file.label} (attempt {attempt} of {attempts})")
             response = open_response(file)
             reader = CountingReader(response)
-            for item in decode(io.BufferedReader(reader, READ_CHUNK_BYTES)):
-                seen += 1
-                if seen <= emitted:
-                    continue
-                if held:
-                    yield held.pop()
-                    emitted += 1
-                held.append(item)
+            try:
+                for item in decode(io.BufferedReader(reader, READ_CHUNK_BYTES)):
+                    seen += 1
+                    if seen <= emitted:
+                        continue
+                    if held:
+                        yield held.pop()
+                        emitted += 1
+                    held.append(item)
+            except RecordDecodeError as bad_value:
+                # A body cut inside a value ('2' for a timestamp) looks like a bad value; it is
+                # a broken download when the rest of the body shows the cut.
+                cut = _cut_short(response, reader, file)
+                if cut is None:
+                    raise
+                raise IncompleteFile(f"{cut} ({bad_value.message})") from None
             _check_complete(response, reader, seen, file)
         except TRANSIENT_READ_ERRORS as exc:
             last_problem = _describe(exc)

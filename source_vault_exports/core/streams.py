@@ -58,6 +58,8 @@ class StreamContext:
     cancelled: threading.Event = field(default_factory=threading.Event)
     # Rows per `RecordBatch` (the fast record path), or 0 for one CDK `Record` per row.
     batch_rows: int = 0
+    # Batches are serialised where they are read (`RecordBatch.seal`): set when `FastEntrypoint` reads.
+    seal_batches: bool = False
 
     def stream_state(self, name: str) -> MutableMapping[str, Any]:
         if name in self.full_refresh_streams:
@@ -68,15 +70,26 @@ class StreamContext:
 class SlicePartition(Partition):
     """One unit of concurrent work; its records carry the slice so the cursor can close it.
 
-    With `batch_rows`, rows travel as `RecordBatch`es (see `fast_records`); a file row, which
-    carries a file reference, is still one `Record`, after the rows before it.
+    With `batch_rows`, rows travel as `RecordBatch`es (see `fast_records`), carrying the values
+    of `cursor_field` for the cursor, and `seal`ed when `seal` says so; a file row, which carries
+    a file reference, is still one `Record`, after the rows before it.
     """
 
-    def __init__(self, stream_name: str, stream_slice: StreamSlice, rows_for_slice: RowsForSlice, batch_rows: int = 0) -> None:
+    def __init__(
+        self,
+        stream_name: str,
+        stream_slice: StreamSlice,
+        rows_for_slice: RowsForSlice,
+        batch_rows: int = 0,
+        cursor_field: Optional[str] = None,
+        seal: bool = False,
+    ) -> None:
         self._stream_name = stream_name
         self._slice = stream_slice
         self._rows_for_slice = rows_for_slice
         self._batch_rows = batch_rows
+        self._cursor_field = cursor_field
+        self._seal = seal
         self._key = json.dumps(dict(stream_slice), sort_keys=True, default=str)
 
     def read(self) -> Iterable[Union[Record, RecordBatch]]:
@@ -100,18 +113,24 @@ class SlicePartition(Partition):
             if type(row) is dict:
                 rows.append(row)
                 if len(rows) >= size:
-                    yield RecordBatch(name, rows, stream_slice)
+                    yield self._batch(rows)
                     rows = []
                 continue
             if isinstance(row, FileRow):
                 if rows:
-                    yield RecordBatch(name, rows, stream_slice)
+                    yield self._batch(rows)
                     rows = []
                 yield Record(data=row.data, stream_name=name, associated_slice=stream_slice, file_reference=row.file_reference)
             else:
                 rows.append(row)
         if rows:
-            yield RecordBatch(name, rows, stream_slice)
+            yield self._batch(rows)
+
+    def _batch(self, rows: List[Mapping[str, Any]]) -> RecordBatch:
+        field_key = self._cursor_field
+        values = [row.get(field_key) for row in rows] if field_key is not None else None
+        batch = RecordBatch(self._stream_name, rows, self._slice, values)
+        return batch.seal() if self._seal else batch
 
     def to_slice(self) -> Optional[Mapping[str, Any]]:
         return self._slice
@@ -131,24 +150,32 @@ class SlicePartitionGenerator(PartitionGenerator):
 
     `batch_rows` None means this process's record path (`fast_records.record_batch_rows`): the
     cursor of a stream read in batches must accept a `RecordBatch` in `observe` (no-op cursors
-    and `WindowCursor` do).
+    do; `WindowCursor` needs `cursor_field`). `seal` serialises batches where they are read.
     """
 
     def __init__(
-        self, stream_name: str, slices: Callable[[], Iterable[StreamSlice]], rows_for_slice: RowsForSlice, batch_rows: Optional[int] = None
+        self,
+        stream_name: str,
+        slices: Callable[[], Iterable[StreamSlice]],
+        rows_for_slice: RowsForSlice,
+        batch_rows: Optional[int] = None,
+        cursor_field: Optional[str] = None,
+        seal: bool = False,
     ) -> None:
         self._stream_name = stream_name
         self._slices = slices
         self._rows_for_slice = rows_for_slice
         self._batch_rows = record_batch_rows() if batch_rows is None else batch_rows
+        self._cursor_field = cursor_field
+        self._seal = seal
 
     def generate(self) -> Iterable[Partition]:
         for stream_slice in self._slices():
-            yield SlicePartition(self._stream_name, stream_slice, self._rows_for_slice, self._batch_rows)
+            yield SlicePartition(self._stream_name, stream_slice, self._rows_for_slice, self._batch_rows, self._cursor_field, self._seal)
 
 
-# The one shape `format_utc` writes; for these strings text order is time order.
-_UTC_MILLIS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+# The one shape `format_utc` writes, one per line; for these strings text order is time order.
+_UTC_MILLIS_LINES = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z(?:\n\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)*")
 
 
 class WindowCursor(ConcurrentCursor):
@@ -156,9 +183,10 @@ class WindowCursor(ConcurrentCursor):
 
     Per record the CDK parses the cursor value (dateutil) and hashes the record's slice (json and
     sha256): more than the rest of the record's work together. A batch is one slice, hashed once;
-    cursor values in the connector's own timestamp shape are compared as text (same order as
-    time), and only the batch's largest is parsed, by the CDK's own converter. Values of any other
-    shape take the CDK's per-record path. The state that results is the CDK's, value for value.
+    when every cursor value has the connector's own timestamp shape (checked by one regex over the
+    batch), text order is time order, so the largest is found by `max` and the order by `sorted`,
+    and only two values are parsed, by the CDK's own converter. A batch with a missing value or
+    another shape takes the CDK's per-record path. The state is the CDK's, value for value.
     """
 
     def observe(self, record: Any) -> None:
@@ -166,39 +194,39 @@ class WindowCursor(ConcurrentCursor):
             super().observe(record)
             return
         field_key = self.cursor_field.cursor_field_key
-        values = [row.get(field_key) for row in record.rows]
-        largest: Optional[str] = None
-        ascending = True
-        for value in values:
-            if value is None:
-                self._log_for_record_without_cursor_value()
-                continue
-            if type(value) is not str or len(value) != 24 or _UTC_MILLIS.fullmatch(value) is None:
-                self._observe_one_by_one(record)
-                return
-            if largest is None or value > largest:
-                largest = value
-            elif value < largest:
-                ascending = False
-        if largest is None:
+        values = record.cursor_values
+        if values is None:
+            if record.rows is None:
+                raise ValueError(f"{record!r} carries neither rows nor cursor values for {self._stream_name}")
+            values = [row.get(field_key) for row in record.rows]
+        if not values:
             return
+        try:
+            text = "\n".join(values)
+        except TypeError:  # None (a record without a cursor value) or not a string
+            self._observe_one_by_one(record, values)
+            return
+        if _UTC_MILLIS_LINES.fullmatch(text) is None:
+            self._observe_one_by_one(record, values)
+            return
+        # All values in the one shape, where text order is time order: C-speed max and order check.
+        largest = max(values)
+        ascending = values == sorted(values)
         key = record.stream_slice
-        parsed = self._connector_state_converter.parse_value(largest)
+        converter = self._connector_state_converter
         most_recent = self._most_recent_cursor_value_per_partition.get(key)
-        if most_recent is not None and most_recent > self._connector_state_converter.parse_value(_first_value(values)):
+        if most_recent is not None and most_recent > converter.parse_value(values[0]):
             ascending = False
+        parsed = converter.parse_value(largest)
         if most_recent is None or most_recent < parsed:
             self._most_recent_cursor_value_per_partition[key] = parsed
         if not ascending:
             self._is_ascending_order = False
 
-    def _observe_one_by_one(self, batch: RecordBatch) -> None:
-        for row in batch.rows:
-            super().observe(Record(data=row, stream_name=batch.stream_name, associated_slice=batch.stream_slice))
-
-
-def _first_value(values: List[Any]) -> Any:
-    return next(value for value in values if value is not None)
+    def _observe_one_by_one(self, batch: RecordBatch, values: List[Any]) -> None:
+        key = self.cursor_field.cursor_field_key
+        for value in values:
+            super().observe(Record(data={key: value}, stream_name=batch.stream_name, associated_slice=batch.stream_slice))
 
 
 def window_bounds(stream_slice: Mapping[str, Any]) -> tuple[datetime, datetime]:
@@ -241,7 +269,9 @@ def windowed_incremental_stream(
         lookback_window=lookback,
     )
     return DefaultStream(
-        partition_generator=SlicePartitionGenerator(name, cursor.stream_slices, rows_for_window, context.batch_rows),
+        partition_generator=SlicePartitionGenerator(
+            name, cursor.stream_slices, rows_for_window, context.batch_rows, cursor_field=cursor_field, seal=context.seal_batches
+        ),
         name=name,
         json_schema=json_schema,
         primary_key=primary_key,
@@ -263,7 +293,7 @@ def full_refresh_stream(
     supports_file_transfer: bool = False,
 ) -> DefaultStream:
     return DefaultStream(
-        partition_generator=SlicePartitionGenerator(name, slices, rows_for_slice, context.batch_rows),
+        partition_generator=SlicePartitionGenerator(name, slices, rows_for_slice, context.batch_rows, seal=context.seal_batches),
         name=name,
         json_schema=json_schema,
         primary_key=primary_key,

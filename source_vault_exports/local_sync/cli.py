@@ -29,6 +29,7 @@ from source_vault_exports.local_sync.demo import demo_sources
 from source_vault_exports.local_sync.duckdb_store import DuckDBStore
 from source_vault_exports.local_sync.progress import SyncProgress
 
+
 def connector_command(*args: str) -> List[str]:
     return [sys.executable, "-m", "source_vault_exports.run", *args]
 

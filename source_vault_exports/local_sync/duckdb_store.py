@@ -96,7 +96,8 @@ class DuckDBStore:
                 keys = ", ".join(quote(k) for k in table.primary_key)
                 statement += f" ON CONFLICT ({keys}) DO UPDATE SET {updates}"
                 if table.cursor:
-                    statement += f" WHERE excluded.{quote(table.cursor)} >= {quote(stream)}.{quote(table.cursor)} OR {quote(stream)}.{quote(table.cursor)} IS NULL"
+                    kept = f"{quote(stream)}.{quote(table.cursor)}"
+                    statement += f" WHERE excluded.{quote(table.cursor)} >= {kept} OR {kept} IS NULL"
             self._connection.execute(statement)
         finally:
             os.unlink(batch_path)

@@ -63,10 +63,13 @@ def _first_significant_byte(stream: io.BufferedReader) -> bytes:
 
 def _json_lines(stream: io.BufferedReader) -> Iterator[Any]:
     # A body cut mid-line leaves a last line that does not parse: CorruptFile, so it is fetched again.
+    loads = orjson.loads
     for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
         try:
-            yield orjson.loads(line)
+            record = loads(line)
         except orjson.JSONDecodeError as exc:
+            # Only now look for a blank line (copying every line to strip it costs ~5% of a read).
+            if not line.strip():
+                continue
             raise CorruptFile(f"line {number} is not a JSON object: {exc}") from exc
+        yield record
