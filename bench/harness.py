@@ -75,6 +75,7 @@ def measure(command: Sequence[str], *, marker: bytes = AIRBYTE_RECORD, env: Opti
         watchdog = threading.Timer(timeout, process.kill)
         watchdog.daemon = True
         watchdog.start()
+        peak = _PeakMemory(process.pid)
         fd = process.stdout.fileno()
         records = states = size = 0
         first = last = None
@@ -97,13 +98,49 @@ def measure(command: Sequence[str], *, marker: bytes = AIRBYTE_RECORD, env: Opti
             states += window.count(AIRBYTE_STATE) - carry.count(AIRBYTE_STATE)
             carry = window[-keep:]
         process.stdout.close()
+        peak.stop()
         _, status, usage = os.wait4(process.pid, 0)
         watchdog.cancel()
         wall = time.monotonic() - started
         errors.seek(0)
         tail = errors.read()[-4000:].decode("utf-8", "replace")
     code = os.waitstatus_to_exitcode(status)
-    return Measured(wall, records, states, first, last, usage.ru_maxrss / 1024.0, code, tail, size, usage.ru_utime + usage.ru_stime)
+    # ru_maxrss also counts the parent's pages at fork time; the child's own mark (VmHWM, after
+    # exec) is the figure when it could be read.
+    rss_mb = peak.mb if peak.mb else usage.ru_maxrss / 1024.0
+    return Measured(wall, records, states, first, last, rss_mb, code, tail, size, usage.ru_utime + usage.ru_stime)
+
+
+class _PeakMemory:
+    """Reads a process's VmHWM (its own peak RSS since exec) every 20 ms until it ends."""
+
+    def __init__(self, pid: int) -> None:
+        self._path = f"/proc/{pid}/status"
+        self.mb = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while True:
+            self._read()
+            if self._done.wait(0.02):
+                return
+
+    def _read(self) -> None:
+        try:
+            with open(self._path) as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        self.mb = max(self.mb, int(line.split()[1]) / 1024.0)
+                        return
+        except (OSError, ValueError):
+            return
+
+    def stop(self) -> None:
+        self._read()  # the last look before the process is reaped (VmHWM only grows)
+        self._done.set()
+        self._thread.join()
 
 
 class SimulatorProcess:

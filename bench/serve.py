@@ -61,7 +61,7 @@ def serve_batch(spec: Dict[str, Any], cache: Path) -> tuple:
     simulator.set_storage_url(storage.url)
     server = LoopbackServer(simulator).start()
     section = simulator.connector_config(f"{server.url}/{simulator.options.version}", poll_interval_seconds=0.1)
-    info = {"bytes": size, "rows": rows, "parts": parts}
+    info = {"bytes": size, "rows": rows, "parts": parts, "attributes": list(NATIVE_ATTRIBUTES), "identifiers": ["custom_id", "installation_ids"]}
     return [server, storage], {"batch": section}, info
 
 

@@ -212,3 +212,16 @@ def test_a_sealed_batch_carries_the_lines_its_rows_would_give_and_its_cursor_val
     emitted_at = int(batches[0].lines.split(b'"emitted_at":')[1].split(b"}")[0])
     expected = record_lines(RecordBatch("s", rows[:250], SLICE), emitted_at)
     assert batches[0].lines == expected
+
+
+def test_rows_read_before_a_failure_still_go_out_then_the_failure() -> None:
+    def rows_then_failure(_: Any):
+        yield from ({"n": i} for i in range(300))
+        raise RuntimeError("download broke for good")
+
+    partition = SlicePartition("s", SLICE, rows_then_failure, batch_rows=250)
+    seen: List[Any] = []
+    with pytest.raises(RuntimeError, match="broke for good"):
+        for item in partition.read():
+            seen.append(item)
+    assert [item.count for item in seen] == [250, 50]

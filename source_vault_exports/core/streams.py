@@ -109,20 +109,26 @@ class SlicePartition(Partition):
         name = self._stream_name
         size = self._batch_rows
         rows: List[Mapping[str, Any]] = []
-        for row in self._rows_for_slice(stream_slice):
-            if type(row) is dict:
-                rows.append(row)
-                if len(rows) >= size:
-                    yield self._batch(rows)
-                    rows = []
-                continue
-            if isinstance(row, FileRow):
-                if rows:
-                    yield self._batch(rows)
-                    rows = []
-                yield Record(data=row.data, stream_name=name, associated_slice=stream_slice, file_reference=row.file_reference)
-            else:
-                rows.append(row)
+        try:
+            for row in self._rows_for_slice(stream_slice):
+                if type(row) is dict:
+                    rows.append(row)
+                    if len(rows) >= size:
+                        yield self._batch(rows)
+                        rows = []
+                    continue
+                if isinstance(row, FileRow):
+                    if rows:
+                        yield self._batch(rows)
+                        rows = []
+                    yield Record(data=row.data, stream_name=name, associated_slice=stream_slice, file_reference=row.file_reference)
+                else:
+                    rows.append(row)
+        except Exception:
+            # The rows read before a failure go out, as the plain path would have sent them.
+            if rows:
+                yield self._batch(rows)
+            raise
         if rows:
             yield self._batch(rows)
 
