@@ -84,6 +84,6 @@ class BatchExportJob:
     def decode(self, file: ResultFile, stream: BinaryIO) -> Iterator[Mapping[str, Any]]:
         row_of = self._row_of
         for line in iter_json_records(stream):
-            if not isinstance(line, Mapping):
+            if not isinstance(line, dict) and not isinstance(line, Mapping):
                 raise VendorError(VENDOR, f"{file.label} holds a JSON {type(line).__name__} where a profile or event object was expected")
             yield row_of(line)

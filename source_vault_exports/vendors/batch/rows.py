@@ -21,7 +21,8 @@ def utc_text(value: Any) -> Optional[str]:
 def _identifiers(line: Mapping[str, Any]) -> Mapping[str, Any]:
     # Files nest identifiers, but the shape is undocumented (vendor-apis.md 2.8): accept flat too.
     nested = line.get("identifiers")
-    return nested if isinstance(nested, Mapping) else line
+    # `dict` first: an isinstance check against typing.Mapping costs a microsecond per row.
+    return nested if isinstance(nested, dict) or isinstance(nested, Mapping) else line
 
 
 def profile_row(line: Mapping[str, Any]) -> Dict[str, Any]:
@@ -39,7 +40,7 @@ def profile_row(line: Mapping[str, Any]) -> Dict[str, Any]:
         "profile_key": key,
         "custom_id": custom_id,
         "installation_ids": installations or None,
-        "attributes": dict(attributes) if isinstance(attributes, Mapping) else None,
+        "attributes": dict(attributes) if isinstance(attributes, dict) or isinstance(attributes, Mapping) else None,
     }
 
 
