@@ -84,13 +84,26 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def start_zuora() -> Iterator[Callable[..., tuple]]:
+def serve() -> Iterator[Callable[[Any], LoopbackServer]]:
+    """`serve(app)` starts a loopback server for a simulator app, stopped when the test ends."""
+    servers: List[LoopbackServer] = []
+
+    def start(app: Any) -> LoopbackServer:
+        server = LoopbackServer(app).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def start_zuora(serve: Callable[[Any], LoopbackServer]) -> Callable[..., tuple]:
     """`start_zuora(rows={"Account": 50}, **options)` -> (simulator, base_url).
 
     By default one row per day from 2024-01-01, so rows sit exactly on window boundaries.
     """
-    servers: List[LoopbackServer] = []
-
     def start(
         rows: Optional[dict] = None,
         extra_objects: Optional[dict] = None,
@@ -101,35 +114,26 @@ def start_zuora() -> Iterator[Callable[..., tuple]]:
         span = timedelta(days=max(rows.values()))
         simulator = ZuoraSimulator(rows, ZuoraOptions(**options), first_updated, span, extra_objects)
         SIMULATORS.append(simulator)
-        server = LoopbackServer(simulator).start()
-        servers.append(server)
-        return simulator, server.url
+        return simulator, serve(simulator).url
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 @pytest.fixture
-def start_tape() -> Iterator[Callable[..., tuple]]:
+def start_tape(serve: Callable[[Any], LoopbackServer]) -> Callable[..., tuple]:
     """`start_tape(apps={101: 40}, **options)` -> (simulator, api_url), with its file host running."""
     from source_vault_exports.simulators.tape import TapeOptions, TapeSimulator, TapeStorageApp
-
-    servers: List[LoopbackServer] = []
 
     def start(apps: Optional[dict] = None, **options: Any) -> tuple:
         simulator = TapeSimulator(TapeOptions(**options), apps or {101: 40, 102: 12})
         SIMULATORS.append(simulator)
         simulator.storage_app = TapeStorageApp(simulator)  # tests switch the file host's faults here
-        storage = LoopbackServer(simulator.storage_app).start()
+        storage = serve(simulator.storage_app)
         simulator.set_storage_url(storage.url)
-        server = LoopbackServer(simulator).start()
-        servers.extend([storage, server])
+        server = serve(simulator)
         return simulator, server.url
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 @pytest.fixture
@@ -144,35 +148,28 @@ def staging_dir(tmp_path, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
-def start_batch() -> Iterator[Callable[..., tuple]]:
+def start_batch(serve: Callable[[Any], LoopbackServer]) -> Callable[..., tuple]:
     """`start_batch(profiles=50, events_per_hour=3, **options)` -> (simulator, api_url), storage running."""
     from source_vault_exports.simulators.batch import BatchOptions, BatchSimulator
-
-    servers: List[LoopbackServer] = []
 
     def start(profiles: int = 50, events_per_hour: int = 3, **options: Any) -> tuple:
         simulator = BatchSimulator(BatchOptions(**options), profiles=profiles, events_per_hour=events_per_hour)
         SIMULATORS.append(simulator)
-        storage = LoopbackServer(simulator.storage).start()
+        storage = serve(simulator.storage)
         simulator.set_storage_url(storage.url)
-        server = LoopbackServer(simulator).start()
-        servers.extend([storage, server])
+        server = serve(simulator)
         return simulator, f"{server.url}/{simulator.options.version}"
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 @pytest.fixture
-def start_vault() -> Iterator[Callable[..., tuple]]:
+def start_vault(serve: Callable[[Any], LoopbackServer]) -> Callable[..., tuple]:
     """`start_vault(documents=10, objects={"product__v": 30}, **options)` -> (simulator, vault_url).
 
     Jobs advance in fractions of a second and may be polled every 0.1 s, scaled from Vault's 10 s.
     """
     from source_vault_exports.simulators.veeva import VaultOptions, VaultSimulator
-
-    servers: List[LoopbackServer] = []
 
     def start(documents: int = 10, objects: Optional[dict] = None, files_per_field: int = 1, **options: Any) -> tuple:
         settings = {"job_queued_seconds": 0.1, "job_running_seconds": 0.2, "job_poll_min_seconds": 0.1, **options}
@@ -180,13 +177,9 @@ def start_vault() -> Iterator[Callable[..., tuple]]:
             VaultOptions(**settings), documents=documents, objects=objects or {"product__v": 30, "site__c": 12}, files_per_field=files_per_field
         )
         SIMULATORS.append(simulator)
-        server = LoopbackServer(simulator).start()
-        servers.append(server)
-        return simulator, server.url
+        return simulator, serve(simulator).url
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 # -- Airbyte's standard tests (integration_tests/test_standard_suite.py) ---------------------------

@@ -119,6 +119,10 @@ def _cut_short(response: requests.Response, reader: CountingReader, file: Result
     return None
 
 
+def _retry_wait(attempt: int) -> float:
+    return min(RETRY_WAIT_CAP_SECONDS, RETRY_WAIT_BASE_SECONDS * 2 ** (attempt - 1))
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if not text.startswith(type(exc).__name__) else text
@@ -167,7 +171,7 @@ def stream_file_items(
             _check_complete(response, reader, seen, file)
         except TRANSIENT_READ_ERRORS as exc:
             last_problem = _describe(exc)
-            wait = min(RETRY_WAIT_CAP_SECONDS, RETRY_WAIT_BASE_SECONDS * 2 ** (attempt - 1))
+            wait = _retry_wait(attempt)
             logger.warning(
                 f"{vendor}: download of {file.label} broke after {reader.bytes_read if reader else 0} bytes "
                 f"(attempt {attempt} of {attempts}): {last_problem}; "
@@ -275,7 +279,7 @@ def fetch_whole_file(
         finally:
             if response is not None:
                 response.close()
-        wait = min(RETRY_WAIT_CAP_SECONDS, RETRY_WAIT_BASE_SECONDS * 2 ** (attempt - 1))
+        wait = _retry_wait(attempt)
         logger.warning(f"{vendor}: {label} came back wrong (attempt {attempt} of {attempts}): {last_problem}")
         if attempt < attempts:
             sleep(wait)

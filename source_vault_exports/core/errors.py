@@ -9,7 +9,8 @@ message with a failure type instead of a bare stack trace:
 
 from __future__ import annotations
 
-from typing import Optional
+import contextlib
+from typing import Iterator, Optional
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -112,3 +113,17 @@ class RecordDecodeError(AirbyteTracedException):
             f"({location})"
         )
         super().__init__(message=message, internal_message=message, failure_type=FailureType.system_error)
+
+
+@contextlib.contextmanager
+def reaching(vendor: str, action: str, url: str, field: str) -> Iterator[None]:
+    """For `check`: a config problem stays as it is; any other failure means the host was not
+    reached, which the user fixes in `field` or in the network, so the message says so."""
+    try:
+        yield
+    except AirbyteTracedException as problem:
+        if problem.failure_type == FailureType.config_error:
+            raise
+        raise VendorError(
+            vendor, f"could not {action} {url} (check {field} and the network): {problem.message}", FailureType.transient_error
+        ) from None

@@ -6,14 +6,12 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, Iterator, List, Mapping
 
-from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.concurrent.default_stream import DefaultStream
 from airbyte_cdk.sources.types import StreamSlice
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_vault_exports.core import http as core_http
 from source_vault_exports.core.coercion import parse_timestamp
-from source_vault_exports.core.errors import NotFoundError, VendorError
+from source_vault_exports.core.errors import NotFoundError, VendorError, reaching
 from source_vault_exports.core.jobs import ExportJobRunner, JobSlots, PollPolicy
 from source_vault_exports.core.schemas import load_schema
 from source_vault_exports.core.streams import StreamContext, full_refresh_stream, window_bounds, windowed_incremental_stream
@@ -164,11 +162,5 @@ def build_streams(config: BatchConfig, context: StreamContext) -> List[DefaultSt
 
 def check(config: BatchConfig, logger: logging.Logger) -> None:
     api = BatchApi(config, logger, core_http.DEFAULT_RETRY_POLICY.for_check())
-    try:
+    with reaching(VENDOR, "list exports at", config.api_url, "batch.api_url"):
         next(iter(api.list_exports(limit=1)), None)
-    except AirbyteTracedException as problem:
-        if problem.failure_type == FailureType.config_error:
-            raise
-        raise VendorError(
-            VENDOR, f"could not list exports at {config.api_url} (check batch.api_url and the network): {problem.message}", FailureType.transient_error
-        ) from None

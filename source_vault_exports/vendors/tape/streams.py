@@ -17,17 +17,15 @@ from pathlib import PurePosixPath
 from typing import Any, Dict, Iterator, List, Mapping, Union
 
 import requests
-from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.concurrent.cursor import CursorField
 from airbyte_cdk.sources.streams.concurrent.default_stream import DefaultStream
 from airbyte_cdk.sources.types import StreamSlice
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_vault_exports.config import FILE_TRANSFER
 from source_vault_exports.core import http as core_http
 from source_vault_exports.core.cursors import KeyedWatermarkCursor, slice_bounds
 from source_vault_exports.core.downloads import fetch_whole_file
-from source_vault_exports.core.errors import ConfigError, VendorError
+from source_vault_exports.core.errors import ConfigError, VendorError, reaching
 from source_vault_exports.core.files import FileDigest, FileStager
 from source_vault_exports.core.schemas import load_schema
 from source_vault_exports.core.streams import FileRow, SlicePartitionGenerator, StreamContext
@@ -170,12 +168,8 @@ def build_streams(config: TapeConfig, context: StreamContext) -> List[DefaultStr
 def check(config: TapeConfig, logger: logging.Logger) -> None:
     api = TapeApi(config, logger, core_http.DEFAULT_RETRY_POLICY.for_check())
     for app_id in config.app_ids:
-        try:
+        with reaching(VENDOR, "reach", config.api_url, "tape.api_url"):
             response = api.app(app_id)
-        except AirbyteTracedException as problem:
-            if problem.failure_type == FailureType.config_error:
-                raise
-            raise VendorError(VENDOR, f"could not reach {config.api_url} (check tape.api_url and the network): {problem.message}", FailureType.transient_error) from None
         if response.status_code == 404:
             raise ConfigError("tape.app_ids", f"Tape has no app {app_id} (HTTP 404)")
         if response.status_code == 403:

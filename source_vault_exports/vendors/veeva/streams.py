@@ -6,15 +6,13 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import List
 
-from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.concurrent.cursor import CursorField
 from airbyte_cdk.sources.streams.concurrent.default_stream import DefaultStream
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_vault_exports.config import FILE_TRANSFER
 from source_vault_exports.core import http as core_http
 from source_vault_exports.core.cursors import KeyedWatermarkCursor
-from source_vault_exports.core.errors import ConfigError, VendorError
+from source_vault_exports.core.errors import ConfigError, VendorError, reaching
 from source_vault_exports.core.files import FileStager
 from source_vault_exports.core.jobs import ExportJobRunner, JobSlots, PollPolicy
 from source_vault_exports.core.schemas import load_schema
@@ -88,12 +86,8 @@ def build_streams(config: VaultConfig, context: StreamContext) -> List[DefaultSt
 def check(config: VaultConfig, logger: logging.Logger) -> None:
     """Log in (and compare the vault), then touch every configured object and the documents."""
     api = VaultApi(config, logger, core_http.DEFAULT_RETRY_POLICY.for_check())
-    try:
+    with reaching(VENDOR, "log in at", config.vault_url, "veeva_vault.vault_url"):
         api.session.session_id()
-    except AirbyteTracedException as problem:
-        if problem.failure_type == FailureType.config_error:
-            raise
-        raise VendorError(VENDOR, f"could not log in at {config.vault_url} (check veeva_vault.vault_url and the network): {problem.message}", FailureType.transient_error) from None
     probes = [("documents", "veeva_vault.document_attachments")] if config.document_attachments else []
     probes += [(target.object_name, "veeva_vault.attachment_field_objects") for target in config.attachment_field_objects]
     for object_name, field in probes:

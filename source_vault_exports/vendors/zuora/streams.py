@@ -12,7 +12,7 @@ from airbyte_cdk.sources.streams.concurrent.default_stream import DefaultStream
 from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_vault_exports.core.errors import ConfigError, NotFoundError, VendorError
+from source_vault_exports.core.errors import ConfigError, NotFoundError, reaching
 from source_vault_exports.core import http as core_http
 from source_vault_exports.core.jobs import ExportJobRunner, JobSlots, PollPolicy
 from source_vault_exports.core.streams import StreamContext, full_refresh_stream, windowed_incremental_stream
@@ -104,14 +104,6 @@ def build_streams(config: ZuoraConfig, context: StreamContext) -> List[DefaultSt
 
 def check(config: ZuoraConfig, logger: logging.Logger) -> None:
     api = ZuoraApi(config, logger, core_http.DEFAULT_RETRY_POLICY.for_check())
-    try:
+    with reaching(VENDOR, "get a token from", config.base_url, "zuora.base_url"):
         api.fetch_token()
-    except AirbyteTracedException as problem:
-        if problem.failure_type == FailureType.config_error:
-            raise
-        raise VendorError(
-            VENDOR,
-            f"could not get a token from {config.base_url} (check zuora.base_url and the network): {problem.message}",
-            FailureType.transient_error,
-        ) from None
     describe_objects(api, config.objects, logger)
